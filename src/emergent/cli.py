@@ -1,0 +1,44 @@
+"""The `emergent` command: thin wiring; each stage registers its own commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from emergent.errors import ConfigError
+
+app = typer.Typer(
+    help="Curate a diverse mixture, train one LoRA adapter through a curriculum, evaluate and report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Ingest, curate, inspect and classify conversation data.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+def _register() -> None:
+    from emergent.curate import cli as curate_cli
+    from emergent.data import cli as data_cli
+    from emergent.evaluate import cli as evaluate_cli
+    from emergent.report import cli as report_cli
+    from emergent.train import cli as train_cli
+
+    data_cli.register(data_app)
+    curate_cli.register(data_app)
+    train_cli.register(app)
+    evaluate_cli.register(app)
+    report_cli.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as err:
+        Console(stderr=True).print(f"[bold red]config error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)

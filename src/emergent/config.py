@@ -1,0 +1,89 @@
+"""Typed configuration: YAML sets values, these models are the schema, unknown keys fail early.
+
+Every section lives with its stage (data, curate, train, evaluate); `RunConfig` composes them.
+`load_config` turns any validation problem into one ConfigError line naming file, key and fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from emergent.curate.config import CurateConfig
+from emergent.data.config import IngestConfig, SourceConfig
+from emergent.errors import ConfigError
+from emergent.evaluate.config import EvalConfig
+from emergent.train.config import ModelConfig, PeftSettings, TrainingConfig
+
+
+class RunConfig(BaseModel):
+    """The whole job: data sources, curation, model, adapter, curriculum training, evaluation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "emergent"
+    seed: int = 0
+    output_dir: Path = Path("runs/emergent")
+    sources: list[SourceConfig] = Field(default_factory=list)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    peft: PeftSettings = Field(default_factory=PeftSettings)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    # Set by load_config: the folder relative paths resolve against.
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _first_error_line(path: Path, err: ValidationError) -> str:
+    e = err.errors()[0]
+    where = _format_location(e["loc"])
+    if e["type"] == "extra_forbidden":
+        return f"{path}: unknown key '{where}' — remove it or check its spelling against configs/seed.yaml"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"{path}: {where}: {msg}"
+
+
+def parse_config(data: dict[str, Any], path: Path) -> RunConfig:
+    """Validate a mapping read from `path`; relative paths resolve against the file's folder."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    try:
+        cfg = RunConfig.model_validate(data, context={"base_dir": path.parent})
+    except ValidationError as err:
+        raise ConfigError(_first_error_line(path, err)) from None
+    cfg.base_dir = path.parent.resolve()
+    if not cfg.output_dir.is_absolute():
+        cfg.output_dir = (Path.cwd() / cfg.output_dir).resolve()
+    for i, src in enumerate(cfg.sources):
+        src.resolve_paths(cfg.base_dir, where=f"{path}: sources[{i}] ({src.name})")
+    names = [s.name for s in cfg.sources]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: sources: name {dupes[0]!r} is used twice — give each source a unique name")
+    return cfg
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config; fail with one clear line before any work is done."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found — pass a YAML file such as configs/quickstart.yaml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
+    return parse_config(data, path)
