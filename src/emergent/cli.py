@@ -20,6 +20,7 @@ app.add_typer(data_app, name="data")
 
 
 def _register() -> None:
+    from emergent.curate import classify_cli
     from emergent.curate import cli as curate_cli
     from emergent.data import cli as data_cli
     from emergent.evaluate import cli as evaluate_cli
@@ -28,6 +29,7 @@ def _register() -> None:
 
     data_cli.register(data_app)
     curate_cli.register(data_app)
+    classify_cli.register(data_app)
     train_cli.register(app)
     evaluate_cli.register(app)
     report_cli.register(app)
