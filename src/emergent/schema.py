@@ -22,6 +22,8 @@ import hashlib
 import json
 from typing import Any, NotRequired, TypedDict
 
+import orjson
+
 CATEGORIES: tuple[str, ...] = (
     "technical",
     "instructional",
@@ -97,9 +99,9 @@ def make_id(source: str, messages: list[Message], tools: list[dict] | None = Non
     h = hashlib.blake2b(digest_size=12)
     h.update(source.encode())
     h.update(b"\x00")
-    h.update(json.dumps(messages, ensure_ascii=False, sort_keys=True).encode())
+    h.update(orjson.dumps(messages, option=orjson.OPT_SORT_KEYS))
     if tools:
-        h.update(json.dumps(tools, ensure_ascii=False, sort_keys=True).encode())
+        h.update(orjson.dumps(tools, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()
 
 

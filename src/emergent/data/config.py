@@ -56,6 +56,12 @@ class SourceConfig(BaseModel):
         given = [k for k in ("path", "paths", "hub") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(f"source {self.name!r} needs exactly one of path, paths or hub (got {given or 'none'})")
+        if self.column_map:
+            from emergent.data.formats.generic import DEFAULT_COLUMNS, check_column_map
+
+            if self.format not in DEFAULT_COLUMNS:
+                raise ValueError(f"source {self.name!r}: column_map applies to generic formats ({', '.join(DEFAULT_COLUMNS)}), not {self.format!r}")
+            check_column_map(self.format, self.column_map)
         return self
 
     def resolve_paths(self, base_dir: Path, where: str) -> None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 TEXT_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 
 csv.field_size_limit(sys.maxsize)
@@ -90,17 +92,20 @@ def _iter_jsonl(fh: IO[bytes], label: str, start_line: int = 1) -> Iterator[Row]
         if not raw.strip():
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield origin, BadRow(origin, "non_utf8", raw.decode("utf-8", "replace"))
-            continue
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            yield origin, BadRow(origin, "malformed_json", text)
-            continue
+            obj = orjson.loads(raw)  # validates UTF-8 too, and is several times faster than json
+        except orjson.JSONDecodeError:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield origin, BadRow(origin, "non_utf8", raw.decode("utf-8", "replace"))
+                continue
+            try:  # orjson rejects what json accepts (NaN, huge ints): give the standard parser a chance
+                obj = json.loads(text)
+            except ValueError:
+                yield origin, BadRow(origin, "malformed_json", text)
+                continue
         if not isinstance(obj, dict):
-            yield origin, BadRow(origin, "not_an_object", text)
+            yield origin, BadRow(origin, "not_an_object", raw.decode("utf-8", "replace"))
             continue
         yield origin, obj
 

@@ -6,6 +6,7 @@ openai: messages (+ tools, tool_calls).  prompt_completion: prompt / completion.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -30,15 +31,20 @@ _SHAREGPT_ROLES = {
 }
 
 
-def columns(flavour: str, column_map: dict[str, str]) -> dict[str, str]:
+@functools.cache
+def _columns(flavour: str, column_map: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return {**DEFAULT_COLUMNS[flavour], **dict(column_map)}
+
+
+def check_column_map(flavour: str, column_map: dict[str, str]) -> None:
+    """Raise ValueError naming the unknown fields (called when the config is validated)."""
     unknown = set(column_map) - set(DEFAULT_COLUMNS[flavour])
     if unknown:
-        raise Reject("bad_column_map", f"{flavour} has no field(s) {sorted(unknown)}; known: {sorted(DEFAULT_COLUMNS[flavour])}")
-    return {**DEFAULT_COLUMNS[flavour], **column_map}
+        raise ValueError(f"column_map: {flavour} has no field(s) {sorted(unknown)}; known fields: {sorted(DEFAULT_COLUMNS[flavour])}")
 
 
 def convert(row: dict, source: Any, flavour: str) -> dict:
-    cols = columns(flavour, source.column_map)
+    cols = _columns(flavour, tuple(sorted(source.column_map.items())))
     return _CONVERTERS[flavour](row, cols)
 
 

@@ -1,0 +1,3 @@
+from emergent.cli import main
+
+main()
