@@ -40,7 +40,12 @@ def write_input(path: Path, n: int) -> None:
         for i in range(n):
             r = base[i % len(base)]
             # A counter keeps rows distinct, as in a real large mixture.
-            fh.write(json.dumps({"instruction": f"{r['instruction']} (#{i})", "input": r.get("input", ""), "output": r["output"]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {"instruction": f"{r['instruction']} (#{i})", "input": r.get("input", ""), "output": r["output"]}
+                )
+                + "\n"
+            )
 
 
 def run_ours(path: Path, out: Path) -> float:
@@ -83,7 +88,9 @@ def main() -> None:
         base = run_baseline(path, tmp / "base")
     print(f"records: {args.n:,}")
     print(f"baseline (datasets load_dataset + map + to_parquet): {args.n / base:,.0f} records/s ({base:.1f} s)")
-    print(f"emergent data ingest (validate + quarantine + ids + parquet): {args.n / ours:,.0f} records/s ({ours:.1f} s)")
+    print(
+        f"emergent data ingest (validate + quarantine + ids + parquet): {args.n / ours:,.0f} records/s ({ours:.1f} s)"
+    )
     print(f"ratio ours/baseline: {base / ours:.2f}x")
 
 

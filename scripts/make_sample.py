@@ -57,23 +57,43 @@ def main() -> None:
 
     csv_rows(shared / "counsel-chat/20200325_counsel_chat.csv", OUT / "counsel-chat/counsel_chat.csv", 300, every=7)
     jsonl_head(shared / "gsm8k/train.jsonl", OUT / "gsm8k/train.jsonl", 300, every=24)
-    jsonl_head(shared / "hh-rlhf/harmless-base-test.jsonl.gz", OUT / "hh-rlhf/harmless-base.jsonl.gz", 300, every=7, gz=True)
+    jsonl_head(
+        shared / "hh-rlhf/harmless-base-test.jsonl.gz", OUT / "hh-rlhf/harmless-base.jsonl.gz", 300, every=7, gz=True
+    )
     jsonl_head(shared / "humaneval/HumanEval.jsonl.gz", OUT / "humaneval/HumanEval.jsonl.gz", 164, gz=True)
     jsonl_head(shared / "mbpp/mbpp.jsonl", OUT / "mbpp/mbpp.jsonl", 200, every=4)
     jsonl_head(shared / "nq-open/NQ-open.dev.jsonl", OUT / "nq-open/NQ-open.dev.jsonl", 300, every=12)
-    jsonl_head(shared / "self-instruct/user_oriented_instructions.jsonl", OUT / "self-instruct/user_oriented_instructions.jsonl", 252)
+    jsonl_head(
+        shared / "self-instruct/user_oriented_instructions.jsonl",
+        OUT / "self-instruct/user_oriented_instructions.jsonl",
+        252,
+    )
 
     # Tool use: BFCL questions with their gold answers (same ids), and the multi-turn class docs.
-    for name, n in [("simple_python", 100), ("multiple", 60), ("parallel", 60), ("parallel_multiple", 60), ("multi_turn_base", 30)]:
+    for name, n in [
+        ("simple_python", 100),
+        ("multiple", 60),
+        ("parallel", 60),
+        ("parallel_multiple", 60),
+        ("multi_turn_base", 30),
+    ]:
         fname = f"BFCL_v4_{name}.json"
         every = {"simple_python": 4}.get(name, 3)
         lines = jsonl_head(shared / "gorilla" / fname, OUT / "gorilla" / fname, n, every=every)
         ids = {json.loads(line)["id"] for line in lines}
-        answers = [a for a in (shared / "gorilla/possible_answer" / fname).read_text().splitlines(keepends=True) if json.loads(a)["id"] in ids]
+        answers = [
+            a
+            for a in (shared / "gorilla/possible_answer" / fname).read_text().splitlines(keepends=True)
+            if json.loads(a)["id"] in ids
+        ]
         (OUT / "gorilla/possible_answer").mkdir(parents=True, exist_ok=True)
         (OUT / "gorilla/possible_answer" / fname).write_text("".join(answers))
     shutil.copytree(shared / "gorilla/multi_turn_func_doc", OUT / "gorilla/multi_turn_func_doc")
-    torchhub = json.loads((shared / "gorilla/torchhub_train.json").read_text()) if (shared / "gorilla/torchhub_train.json").read_text().lstrip().startswith("[") else None
+    torchhub = (
+        json.loads((shared / "gorilla/torchhub_train.json").read_text())
+        if (shared / "gorilla/torchhub_train.json").read_text().lstrip().startswith("[")
+        else None
+    )
     if torchhub is None:
         jsonl_head(shared / "gorilla/torchhub_train.json", OUT / "gorilla/torchhub_train.json", 150, every=5)
     else:
@@ -102,7 +122,15 @@ def main() -> None:
     shutil.copy(shared / "sgd/schema.json", OUT / "sgd/schema.json")
 
     shutil.copytree(shared / "aesop", OUT / "aesop", ignore=shutil.ignore_patterns("aesopfables*.json"))
-    for lic in ["counsel-chat/LICENSE", "gsm8k/LICENSE", "hh-rlhf/LICENSE", "humaneval/LICENSE", "gorilla/LICENSE", "self-instruct/LICENSE", "sgd/LICENSE.txt"]:
+    for lic in [
+        "counsel-chat/LICENSE",
+        "gsm8k/LICENSE",
+        "hh-rlhf/LICENSE",
+        "humaneval/LICENSE",
+        "gorilla/LICENSE",
+        "self-instruct/LICENSE",
+        "sgd/LICENSE.txt",
+    ]:
         shutil.copy(shared / lic, OUT / lic)
     for path in OUT.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # copies of read-only files stay editable

@@ -12,7 +12,11 @@ from emergent.errors import ConfigError
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIGS if not p.name.endswith(".part.yaml") and p.name != "classifier.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [p for p in CONFIGS if not p.name.endswith(".part.yaml") and p.name != "classifier.yaml"],
+    ids=lambda p: p.name,
+)
 def test_shipped_configs_load(path: Path) -> None:
     if "shared/data" in path.read_text() and not (path.parent.parent.parent / "shared" / "data").is_dir():
         pytest.skip("config reads ../shared/data, absent here")
@@ -39,7 +43,10 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("sources:\n  - {name: a, format: alpaca, path: 'nothing*.jsonl'}\n", "no file matches"),
         ("sources:\n  - {name: a, format: alpaca, path: d.jsonl, category: poetry}\n", "unknown category 'poetry'"),
         ("sources:\n  - {name: a, format: alpaca}\n", "needs exactly one of path, paths or hub"),
-        ("sources:\n  - {name: a, format: alpaca, path: d.jsonl}\n  - {name: a, format: alpaca, path: d.jsonl}\n", "name 'a' is used twice"),
+        (
+            "sources:\n  - {name: a, format: alpaca, path: d.jsonl}\n  - {name: a, format: alpaca, path: d.jsonl}\n",
+            "name 'a' is used twice",
+        ),
         ("sources: [\n", "not valid YAML"),
         ("ingest: {persona_tags: keep}\n", "ingest.persona_tags"),
     ],
@@ -58,7 +65,9 @@ def test_missing_config_file(tmp_path: Path) -> None:
 
 
 def test_seed_aliases_are_accepted(tmp_path: Path) -> None:
-    cfg = load_config(_write(tmp_path, "sources:\n  - {name: a, format: alpaca, path: d.jsonl, category: psychology_emotional}\n"))
+    cfg = load_config(
+        _write(tmp_path, "sources:\n  - {name: a, format: alpaca, path: d.jsonl, category: psychology_emotional}\n")
+    )
     assert cfg.sources[0].category == "empathetic"
 
 
@@ -73,11 +82,17 @@ def test_cli_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     import sys
 
     path = _write(tmp_path, "sourcez: []\n")
-    out = subprocess.run([sys.executable, "-m", "emergent", "data", "ingest", str(path), "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "emergent", "data", "ingest", str(path), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "unknown key 'sourcez'" in out.stderr and not (tmp_path / "o").exists()
 
 
 def test_unknown_column_map_field_fails_early(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"column_map: alpaca has no field\(s\) \['question'\]"):
-        load_config(_write(tmp_path, "sources:\n  - {name: a, format: alpaca, path: d.jsonl, column_map: {question: q}}\n"))
+        load_config(
+            _write(tmp_path, "sources:\n  - {name: a, format: alpaca, path: d.jsonl, column_map: {question: q}}\n")
+        )

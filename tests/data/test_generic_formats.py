@@ -28,11 +28,23 @@ def test_alpaca_with_column_map(tmp_path: Path) -> None:
     rows = [{"q": "Translate 'cat' to French", "ctx": "", "a": "chat"}, {"q": "Sum", "ctx": "1 and 2", "a": "3"}]
     accepted, quarantined, _ = _stream(tmp_path, "alpaca", rows, {"instruction": "q", "input": "ctx", "output": "a"})
     assert not quarantined
-    assert accepted[1]["messages"] == [{"role": "user", "content": "Sum\n\n1 and 2"}, {"role": "assistant", "content": "3"}]
+    assert accepted[1]["messages"] == [
+        {"role": "user", "content": "Sum\n\n1 and 2"},
+        {"role": "assistant", "content": "3"},
+    ]
 
 
 def test_sharegpt(tmp_path: Path) -> None:
-    rows = [{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}, {"from": "human", "value": "bye"}, {"from": "gpt", "value": "see you"}]}]
+    rows = [
+        {
+            "conversations": [
+                {"from": "human", "value": "hi"},
+                {"from": "gpt", "value": "hello"},
+                {"from": "human", "value": "bye"},
+                {"from": "gpt", "value": "see you"},
+            ]
+        }
+    ]
     accepted, _, _ = _stream(tmp_path, "sharegpt", rows)
     assert [m["role"] for m in accepted[0]["messages"]] == ["user", "assistant", "user", "assistant"]
 
@@ -43,7 +55,17 @@ def test_openai_with_tools(tmp_path: Path) -> None:
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "Weather in Oslo?"},
-                {"role": "assistant", "content": None, "tool_calls": [{"id": "c0", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c0",
+                            "type": "function",
+                            "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                        }
+                    ],
+                },
                 {"role": "tool", "tool_call_id": "c0", "content": '{"temp": 3}'},
                 {"role": "assistant", "content": "3 °C."},
             ],
@@ -65,10 +87,15 @@ def test_prompt_completion_with_column_map(tmp_path: Path) -> None:
 
 _value = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["from", "value", "role", "content", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["from", "value", "role", "content", "x"]), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-_keys = st.sampled_from(["instruction", "input", "output", "prompt", "completion", "conversations", "messages", "tools", "system", "other"])
+_keys = st.sampled_from(
+    ["instruction", "input", "output", "prompt", "completion", "conversations", "messages", "tools", "system", "other"]
+)
 _rows = st.lists(st.dictionaries(_keys, _value, max_size=6), min_size=1, max_size=12)
 
 

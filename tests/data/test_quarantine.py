@@ -51,7 +51,12 @@ def test_every_broken_record_is_quarantined_with_its_reason(tmp_path: Path) -> N
     }
     for name, s in manifest["sources"].items():
         assert s["input"] == s["accepted"] + s["quarantined"], name
-    assert manifest["sources"]["alpaca_broken"] == {**manifest["sources"]["alpaca_broken"], "input": 10, "accepted": 2, "quarantined": 8}
+    assert manifest["sources"]["alpaca_broken"] == {
+        **manifest["sources"]["alpaca_broken"],
+        "input": 10,
+        "accepted": 2,
+        "quarantined": 8,
+    }
     assert manifest["sources"]["openai_broken"]["accepted"] == 2
     assert manifest["sources"]["csv_broken"]["accepted"] == 2
     assert sum(manifest["reasons"].values()) == manifest["counts"]["quarantined"] == len(entries)
@@ -73,7 +78,14 @@ def test_persona_tags_are_stripped_and_counted_by_default(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["<persona:pirate> hi", "[persona=coder] hi", "<|persona|> hi", "hi <persona=x>", "[persona: kind] hi", "<|persona:empath|>hi"],
+    [
+        "<persona:pirate> hi",
+        "[persona=coder] hi",
+        "<|persona|> hi",
+        "hi <persona=x>",
+        "[persona: kind] hi",
+        "<|persona:empath|>hi",
+    ],
 )
 def test_persona_tag_shapes_are_detected(text: str) -> None:
     from emergent.data.ingest import strip_persona_tags

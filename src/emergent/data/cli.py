@@ -43,7 +43,15 @@ def print_ingest_manifest(manifest: dict) -> None:
     table.add_column("reasons")
     for name, s in manifest["sources"].items():
         reasons = ", ".join(f"{k} {v}" for k, v in s["reasons"].items())
-        table.add_row(name, s["license"] or "?", s["category"] or "(classify)", f"{s['input']:,}", f"{s['accepted']:,}", f"{s['quarantined']:,}", reasons)
+        table.add_row(
+            name,
+            s["license"] or "?",
+            s["category"] or "(classify)",
+            f"{s['input']:,}",
+            f"{s['accepted']:,}",
+            f"{s['quarantined']:,}",
+            reasons,
+        )
     console.print(table)
     if manifest.get("persona_tags_stripped"):
         console.print(f"persona control tags stripped: {manifest['persona_tags_stripped']}")
@@ -61,7 +69,9 @@ def render_plain(conv: Conversation) -> str:
         if m.get("content"):
             lines.append(f"[bold {style}]{role}:[/] {escape(m['content'])}")
         for c in m.get("tool_calls") or []:
-            lines.append(f"[bold {style}]{role} → call[/] {escape(c['function']['name'])}({escape(c['function']['arguments'])})")
+            lines.append(
+                f"[bold {style}]{role} → call[/] {escape(c['function']['name'])}({escape(c['function']['arguments'])})"
+            )
     return "\n".join(lines)
 
 
@@ -75,8 +85,12 @@ def preview_command(
     out: Path = typer.Argument(..., help="An output folder of `data ingest`/`data build`, or a Parquet file."),
     n: int = typer.Option(5, "-n", help="How many records."),
     phase: str | None = typer.Option(None, "--phase", help="Preview a curriculum phase file of `data build`."),
-    rendered: bool = typer.Option(False, "--rendered", help="Show exactly the text the model trains on, loss spans marked."),
-    model: str = typer.Option("smollm2-135m-instruct", "--model", help="Model whose chat template renders (--rendered)."),
+    rendered: bool = typer.Option(
+        False, "--rendered", help="Show exactly the text the model trains on, loss spans marked."
+    ),
+    model: str = typer.Option(
+        "smollm2-135m-instruct", "--model", help="Model whose chat template renders (--rendered)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print raw records as JSON lines."),
 ) -> None:
     """Print records as a person would read them (or exactly as the model will see them)."""

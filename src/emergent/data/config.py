@@ -52,7 +52,7 @@ class SourceConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _one_location(self) -> "SourceConfig":
+    def _one_location(self) -> SourceConfig:
         given = [k for k in ("path", "paths", "hub") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(f"source {self.name!r} needs exactly one of path, paths or hub (got {given or 'none'})")
@@ -60,7 +60,9 @@ class SourceConfig(BaseModel):
             from emergent.data.formats.generic import DEFAULT_COLUMNS, check_column_map
 
             if self.format not in DEFAULT_COLUMNS:
-                raise ValueError(f"source {self.name!r}: column_map applies to generic formats ({', '.join(DEFAULT_COLUMNS)}), not {self.format!r}")
+                raise ValueError(
+                    f"source {self.name!r}: column_map applies to generic formats ({', '.join(DEFAULT_COLUMNS)}), not {self.format!r}"
+                )
             check_column_map(self.format, self.column_map)
         return self
 
@@ -76,10 +78,14 @@ class SourceConfig(BaseModel):
             if any(ch in target for ch in "*?["):
                 matches = sorted(Path(m) for m in glob.glob(str(p)))
                 if not matches:
-                    raise ConfigError(f"{where}: no file matches {raw!r} — check the path (relative to the config's folder)")
+                    raise ConfigError(
+                        f"{where}: no file matches {raw!r} — check the path (relative to the config's folder)"
+                    )
                 files.extend(matches)
             elif not p.exists():
-                raise ConfigError(f"{where}: file not found: {p} — fix `path` (relative paths start at the config's folder)")
+                raise ConfigError(
+                    f"{where}: file not found: {p} — fix `path` (relative paths start at the config's folder)"
+                )
             else:
                 files.append(Path(f"{p}!{member}") if member else p)
         self.files = files

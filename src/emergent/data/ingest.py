@@ -122,7 +122,9 @@ class IngestStream:
         if stats.input != stats.accepted + stats.quarantined:
             raise RuntimeError(f"{source.name}: accounting broke: {stats.as_dict()}")
 
-    def _convert(self, fmt: Any, row: dict, source: SourceConfig, stats: SourceStats, origin: str) -> Conversation | None:
+    def _convert(
+        self, fmt: Any, row: dict, source: SourceConfig, stats: SourceStats, origin: str
+    ) -> Conversation | None:
         try:
             conv = fmt.convert(row, source)
         except Reject as rej:
@@ -139,7 +141,9 @@ class IngestStream:
             stats.persona_tags_stripped += strip_persona_tags(conv)
         size = sum(len(m.get("content") or "") for m in conv["messages"])
         if size > self.config.max_record_chars:
-            self._quarantine(stats, origin, "oversize", f"{size} chars > ingest.max_record_chars={self.config.max_record_chars}", row)
+            self._quarantine(
+                stats, origin, "oversize", f"{size} chars > ingest.max_record_chars={self.config.max_record_chars}", row
+            )
             return None
         reason = validate_conversation(conv)
         if reason:
@@ -192,7 +196,10 @@ def ingest(sources: list[SourceConfig], config: IngestConfig, out: Path, show_pr
     quarantine = QuarantineFile(out / "quarantine.jsonl")
     stream = IngestStream(sources, config, quarantine)
     try:
-        with ShardWriter(out / "conversations", config.shard_size) as writer, counter_progress(show_progress) as progress:
+        with (
+            ShardWriter(out / "conversations", config.shard_size) as writer,
+            counter_progress(show_progress) as progress,
+        ):
             for source in sources:
                 task = progress.add_task(f"ingest {source.name}", total=None)
                 for conv in stream.source_records(source, on_row=lambda t=task: progress.advance(t)):

@@ -221,7 +221,7 @@ def _iter_csv(fh: IO[bytes], label: str, delimiter: str) -> Iterator[Row]:
         if len(fields) != width:
             yield origin, BadRow(origin, "malformed_csv", f"expected {width} fields, got {len(fields)}: {raw}")
             continue
-        yield origin, dict(zip(header, fields))
+        yield origin, dict(zip(header, fields, strict=False))
 
 
 def _has_surrogates(text: str) -> bool:

@@ -95,7 +95,7 @@ class ShardWriter:
     def close(self) -> None:
         self.flush()
 
-    def __enter__(self) -> "ShardWriter":
+    def __enter__(self) -> ShardWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -118,7 +118,9 @@ def shard_files(path: Path) -> list[Path]:
     folder = path / "conversations" if (path / "conversations").is_dir() else path
     files = sorted(folder.glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"{path}: no Parquet conversation shards found — run `emergent data ingest` or `data build` first")
+        raise FileNotFoundError(
+            f"{path}: no Parquet conversation shards found — run `emergent data ingest` or `data build` first"
+        )
     return files
 
 

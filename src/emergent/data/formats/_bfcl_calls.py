@@ -8,7 +8,15 @@ from typing import Any
 from emergent.errors import Reject
 
 # BFCL writes Python type names; JSON schema has its own. "any" has no JSON-schema type: drop it.
-_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "int": "integer", "str": "string", "bool": "boolean"}
+_TYPES = {
+    "dict": "object",
+    "float": "number",
+    "tuple": "array",
+    "list": "array",
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+}
 
 
 def json_schema(node: Any) -> Any:

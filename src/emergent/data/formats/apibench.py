@@ -22,8 +22,21 @@ LICENSE = "Apache-2.0"
 
 # Every key that appears at the top level or inside 'Output' in the TorchHub file; a value ends where
 # the next one starts. Keys nested inside code (e.g. **{'topN': 6}) are deliberately not listed.
-_KEYS = ("Instruction", "Input", "Output", "domain", "api_call", "api_provider", "explanation", "code",
-         "list_of_tasks", "recommended_api", "solution", "mechanism", "principle")
+_KEYS = (
+    "Instruction",
+    "Input",
+    "Output",
+    "domain",
+    "api_call",
+    "api_provider",
+    "explanation",
+    "code",
+    "list_of_tasks",
+    "recommended_api",
+    "solution",
+    "mechanism",
+    "principle",
+)
 _KEY_AT = re.compile(r"[{,]\s*'(" + "|".join(_KEYS) + r")':\s*")
 _NO_INPUT = {"", "<noinput>", "none", "n/a"}
 
@@ -34,9 +47,9 @@ def parse_fields(text: str) -> dict[str, str]:
     if not marks or marks[0].group(1) != "Instruction":
         raise Reject("unparseable_code", "the code field does not start with {'Instruction': ...")
     out: dict[str, str] = {}
-    for mark, nxt in zip(marks, [*marks[1:], None]):
+    for mark, nxt in zip(marks, [*marks[1:], None], strict=True):
         end = nxt.start() if nxt else len(text)
-        raw = text[mark.end():end].strip()
+        raw = text[mark.end() : end].strip()
         if nxt is None:
             raw = re.sub(r"\s*(\}\s*)+$", "", raw)  # the closing braces of 'Output' and the record
         out.setdefault(mark.group(1), _literal_text(raw))
@@ -77,5 +90,7 @@ def convert(row: dict, source: Any) -> dict:
     code = parts.get("code", "")
     snippet = code if "torch.hub.load" in code else f"import torch\n{api_call}"
     explanation = parts.get("explanation", "").strip()
-    answer = f"{explanation}\n\n```python\n{snippet.strip()}\n```" if explanation else f"```python\n{snippet.strip()}\n```"
+    answer = (
+        f"{explanation}\n\n```python\n{snippet.strip()}\n```" if explanation else f"```python\n{snippet.strip()}\n```"
+    )
     return pair(prompt, answer)

@@ -74,7 +74,10 @@ def rows(source: Any) -> Iterator[Row]:
     """Each question joined with its gold answer (`_answer`, None when absent) and, for multi-turn, its class docs."""
     for path in source.files:
         path = Path(path)
-        answers = {k: v.get("ground_truth") for k, v in _jsonl_by_key(path.parent / "possible_answer" / path.name, "id").items()}
+        answers = {
+            k: v.get("ground_truth")
+            for k, v in _jsonl_by_key(path.parent / "possible_answer" / path.name, "id").items()
+        }
         docs: dict[str, list[dict]] | None = None
         for origin, row in iter_rows(path):
             if isinstance(row, BadRow):
@@ -130,7 +133,7 @@ def _single_turn(row: dict) -> dict:
     for i, entry in enumerate(gold):
         if not isinstance(entry, dict) or len(entry) != 1:
             raise Reject("bad_answer", f"ground_truth[{i}] is not {{function: arguments}}")
-        (name, args), = entry.items()
+        ((name, args),) = entry.items()
         if name not in names:
             raise Reject("unknown_function", f"gold call {name!r} is not among the functions")
         calls.append(tool_call(name, gold_arguments(args, f"ground_truth[{i}].{name}"), i))
@@ -148,13 +151,14 @@ def _multi_turn(row: dict) -> dict:
     by_name = {t["name"]: t for t in tools}
     question, gold = row.get("question"), row["_answer"]
     if not isinstance(question, list) or not isinstance(gold, list) or len(question) != len(gold):
-        raise Reject("bad_answer", f"{len(gold) if isinstance(gold, list) else 'no'} gold turns for the question's turns")
+        raise Reject(
+            "bad_answer", f"{len(gold) if isinstance(gold, list) else 'no'} gold turns for the question's turns"
+        )
     messages: list[dict] = []
-    for t, (turn, calls) in enumerate(zip(question, gold)):
+    for t, (turn, calls) in enumerate(zip(question, gold, strict=True)):
         if not calls:
             raise Reject("turn_without_calls", f"turn {t} has no gold calls and no assistant text to train on")
         messages.extend(_turn_messages(turn, f"question[{t}]"))
         parsed = [parse_call(c, by_name) for c in calls]
         messages.append(assistant("", [tool_call(name, args, i) for i, (name, args) in enumerate(parsed)]))
     return {"messages": messages, "tools": tools}
-

@@ -10,7 +10,7 @@ import functools
 import json
 from typing import Any
 
-from emergent.data.formats._common import assistant, field, pair, user
+from emergent.data.formats._common import assistant, field, pair
 from emergent.errors import Reject
 from emergent.schema import tool_call
 
@@ -19,15 +19,31 @@ LICENSE = None
 
 DEFAULT_COLUMNS: dict[str, dict[str, str]] = {
     "alpaca": {"instruction": "instruction", "input": "input", "output": "output", "system": "system"},
-    "sharegpt": {"conversations": "conversations", "from": "from", "value": "value", "system": "system", "tools": "tools"},
+    "sharegpt": {
+        "conversations": "conversations",
+        "from": "from",
+        "value": "value",
+        "system": "system",
+        "tools": "tools",
+    },
     "openai": {"messages": "messages", "tools": "tools"},
     "prompt_completion": {"prompt": "prompt", "completion": "completion"},
 }
 
 _SHAREGPT_ROLES = {
-    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
-    "bing": "assistant", "bard": "assistant", "model": "assistant", "system": "system",
-    "function_call": "assistant", "observation": "tool", "tool": "tool", "function": "tool",
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "bard": "assistant",
+    "model": "assistant",
+    "system": "system",
+    "function_call": "assistant",
+    "observation": "tool",
+    "tool": "tool",
+    "function": "tool",
 }
 
 
@@ -40,7 +56,9 @@ def check_column_map(flavour: str, column_map: dict[str, str]) -> None:
     """Raise ValueError naming the unknown fields (called when the config is validated)."""
     unknown = set(column_map) - set(DEFAULT_COLUMNS[flavour])
     if unknown:
-        raise ValueError(f"column_map: {flavour} has no field(s) {sorted(unknown)}; known fields: {sorted(DEFAULT_COLUMNS[flavour])}")
+        raise ValueError(
+            f"column_map: {flavour} has no field(s) {sorted(unknown)}; known fields: {sorted(DEFAULT_COLUMNS[flavour])}"
+        )
 
 
 def convert(row: dict, source: Any, flavour: str) -> dict:
@@ -116,7 +134,10 @@ def _openai(row: dict, cols: dict[str, str]) -> dict:
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if content is not None and not isinstance(content, str):
             raise Reject("wrong_field_type", "message content is not text")
-        msg: dict[str, Any] = {"role": m["role"], "content": (content or "").strip() if m["role"] != "tool" else content or ""}
+        msg: dict[str, Any] = {
+            "role": m["role"],
+            "content": (content or "").strip() if m["role"] != "tool" else content or "",
+        }
         if m.get("tool_calls"):
             calls = []
             for i, c in enumerate(m["tool_calls"]):
@@ -143,7 +164,10 @@ def _openai(row: dict, cols: dict[str, str]) -> dict:
     if tools is not None:
         if not isinstance(tools, list):
             raise Reject("wrong_field_type", "tools is not a list of JSON schemas")
-        tools = [t["function"] if isinstance(t, dict) and t.get("type") == "function" and "function" in t else t for t in tools]
+        tools = [
+            t["function"] if isinstance(t, dict) and t.get("type") == "function" and "function" in t else t
+            for t in tools
+        ]
     return {"messages": messages, "tools": tools}
 
 
