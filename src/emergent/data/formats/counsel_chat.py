@@ -2,11 +2,17 @@
 
 questionTitle + questionText -> user; answerText -> assistant. One row per answer, so a question
 with several answers yields several conversations (the dedup stage sees the shared prompt).
+The scrape repeats some answers verbatim (120 of 2,129 rows of the 2020-03-25 file): a repeat of
+an earlier row of the same source is quarantined as `duplicate_row`, so record ids stay unique.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from emergent.data.formats._common import field, pair
 
@@ -29,11 +35,29 @@ def rejoin_sentences(text: str) -> str:
     return _RUN_ON.sub(fix, text.replace("\xa0", " "))
 
 
+def rows(source: Any) -> Iterator[tuple[str, Any]]:
+    """The source's rows, with verbatim repeats (same question, same answer) turned into BadRows."""
+    from emergent.data.readers import BadRow, iter_hub_rows, iter_rows
+
+    files = [iter_hub_rows(source.hub, source.hub_config, source.split)] if source.hub else map(iter_rows, source.files)
+    seen: set[bytes] = set()
+    for reader in files:
+        for origin, row in reader:
+            if isinstance(row, dict):
+                key = "\x00".join(str(row.get(k)) for k in ("questionTitle", "questionText", "answerText"))
+                digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+                if digest in seen:
+                    yield origin, BadRow(origin, "duplicate_row", json.dumps(row, ensure_ascii=False))
+                    continue
+                seen.add(digest)
+            yield origin, row
+
+
 def convert(row: dict, source: object) -> dict:
     title = field(row, "questionTitle", required=False).strip()
     body = field(row, "questionText", required=False).strip()
     if not title and not body:
         field(row, "questionText")  # raises missing_field naming the column
-    # A few posts repeat the title as the first line of the text.
-    question = body if not title or body.startswith(title) else f"{title}\n\n{body}" if body else title
+    # A few posts repeat the title as the first line of the text; do not say it twice.
+    question = f"{title}\n\n{body}" if title and body and not body.startswith(title) else body or title
     return pair(question, rejoin_sentences(field(row, "answerText")))

@@ -84,24 +84,26 @@ def _window_turns(line: str) -> list[tuple[str, str]]:
 
 def _dialog_turns(row: dict) -> list[tuple[str, str]]:
     dialog = row.get("dialog")
-    if isinstance(dialog, str):  # the hub copy stores each dialog as JSON text
+    # The hub copy (thu-coai/esconv) stores each dialog as JSON text in "text".
+    if dialog is None and isinstance(row.get("text"), str):
         import json
 
         try:
-            dialog = json.loads(dialog).get("dialog")
+            dialog = json.loads(row["text"]).get("dialog")
         except (ValueError, AttributeError):
-            raise Reject("malformed_json", "'dialog' is text but not a JSON dialog") from None
+            raise Reject("malformed_json", "'text' is not a JSON dialog with a 'dialog' list") from None
     if not isinstance(dialog, list) or not dialog:
         raise Reject("missing_field", "no 'dialog' list of turns")
     turns = []
     for i, turn in enumerate(dialog):
-        if not isinstance(turn, dict) or not isinstance(turn.get("content"), str):
+        text = turn.get("content", turn.get("text")) if isinstance(turn, dict) else None  # "text" in the hub copy
+        if not isinstance(text, str):
             raise Reject("wrong_field_type", f"dialog turn {i + 1} has no 'content' text")
         speaker = str(turn.get("speaker", "")).strip().lower()
         if speaker in SEEKER:
-            turns.append(("user", turn["content"]))
+            turns.append(("user", text))
         elif speaker in SUPPORTER:
-            turns.append(("assistant", turn["content"]))
+            turns.append(("assistant", text))
         else:
             raise Reject("unknown_role", f"dialog turn {i + 1} has speaker {speaker!r}; expected seeker or supporter")
     return turns

@@ -28,15 +28,19 @@ def parse_transcript(text: str) -> list[dict]:
     if not speakers:
         raise Reject("malformed_transcript", 'no "\\n\\nHuman:" / "\\n\\nAssistant:" turns')
     messages = []
-    for i, (speaker, content) in enumerate(zip(speakers, texts)):
+    for i, (speaker, content) in enumerate(zip(speakers, texts, strict=True)):
         expected = "Human" if i % 2 == 0 else "Assistant"
         if speaker != expected:
-            raise Reject("malformed_transcript", f"turn {i + 1} is {speaker}, expected {expected} (turns must alternate)")
+            raise Reject(
+                "malformed_transcript", f"turn {i + 1} is {speaker}, expected {expected} (turns must alternate)"
+            )
         if not content.strip():
             raise Reject("malformed_transcript", f"turn {i + 1} ({speaker}) is empty")
         inline = _INLINE_SPEAKER.search(content)
         if inline:
-            raise Reject("malformed_transcript", f"turn {i + 1} ({speaker}) contains an inline {inline.group(0)!r} label")
+            raise Reject(
+                "malformed_transcript", f"turn {i + 1} ({speaker}) contains an inline {inline.group(0)!r} label"
+            )
         messages.append(user(content) if speaker == "Human" else assistant(content))
     if speakers[-1] != "Assistant":
         raise Reject("malformed_transcript", "the transcript ends with a Human turn that has no answer")
