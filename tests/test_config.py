@@ -96,3 +96,21 @@ def test_unknown_column_map_field_fails_early(tmp_path: Path) -> None:
         load_config(
             _write(tmp_path, "sources:\n  - {name: a, format: alpaca, path: d.jsonl, column_map: {question: q}}\n")
         )
+
+
+def test_extends_reuses_a_base_config_with_its_own_relative_paths(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "d.jsonl").write_text("{}\n")
+    (tmp_path / "base" / "corpora.yaml").write_text("seed: 3\nsources:\n  - {name: a, format: alpaca, path: d.jsonl}\ningest: {shard_size: 10}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base/corpora.yaml\ningest: {max_record_chars: 99}\n")
+    cfg = load_config(child)
+    assert cfg.seed == 3 and cfg.ingest.shard_size == 10 and cfg.ingest.max_record_chars == 99
+    assert cfg.sources[0].files == [tmp_path / "base" / "d.jsonl"]
+
+
+def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="forms a cycle"):
+        load_config(tmp_path / "a.yaml")

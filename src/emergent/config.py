@@ -75,9 +75,7 @@ def parse_config(data: dict[str, Any], path: Path) -> RunConfig:
     return cfg
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config; fail with one clear line before any work is done."""
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found — pass a YAML file such as configs/quickstart.yaml")
     try:
@@ -86,4 +84,40 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(err, 'problem', err)}) — fix the syntax") from None
-    return parse_config(data, path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge mappings; lists and values in `override` replace the base's."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config may start from another (`extends: corpora.yaml`) and override any section of it."""
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    base_path = (path.parent / parent).resolve()
+    if base_path in seen:
+        raise ConfigError(f"{path}: extends: {parent} forms a cycle — remove one of the `extends` keys")
+    base = _with_extends(base_path, (*seen, path.resolve()))
+    # Source paths in the base file are relative to the base file, not to the extending one.
+    for src in base.get("sources") or []:
+        for key in ("path", "paths"):
+            if isinstance(src, dict) and src.get(key):
+                values = src[key] if isinstance(src[key], list) else [src[key]]
+                absolute = [v if Path(v).is_absolute() else str(base_path.parent / v) for v in values]
+                src[key] = absolute if isinstance(src[key], list) else absolute[0]
+    return _merge(base, data)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config; fail with one clear line before any work is done."""
+    path = Path(path)
+    return parse_config(_with_extends(path), path)
