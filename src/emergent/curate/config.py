@@ -1,9 +1,213 @@
-"""Config for curation (filters, dedup, categories, composition, curriculum phases)."""
+"""Config for curation (filters, dedup, decontamination, categories, composition, curriculum phases).
+
+Defaults are the seed's numbers; configs/seed.yaml and configs/quickstart.yaml repeat them so a
+reader sees every knob in one place.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from emergent.schema import normalize_category
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class FilterConfig(BaseModel):
+    """Quality filters; each is on/off. Token counts are approximate: UTF-8 chars / chars_per_token."""
+
+    model_config = _STRICT
+
+    min_tokens: int | None = Field(default=8, ge=0)
+    max_tokens: int | None = Field(default=4096, gt=0)
+    # English text with SmolLM2's tokenizer averages ~4 characters per token (measured in bench/RESULTS-curate.md).
+    chars_per_token: float = Field(default=4.0, gt=0)
+    repeated_lines: bool = True
+    max_duplicate_line_fraction: float = Field(default=0.3, gt=0, le=1)
+    repeated_ngrams: bool = True
+    ngram_size: int = Field(default=3, ge=1)
+    max_top_ngram_fraction: float = Field(default=0.35, gt=0, le=1)
+    min_words_for_ngram_check: int = Field(default=50, ge=1)
+    assistant_echo: bool = True
+    offensive: bool = True
+    offensive_threshold: float = Field(default=0.9, ge=0, le=1)
+    # Red-team prompts with a safe answer teach the ethical behaviour we want: by default only an
+    # offensive *assistant* turn drops a record; an offensive user turn is counted, not dropped.
+    drop_offensive_user: bool = False
+    # Not scored for offensiveness (fables' "Ass" and "Cock" trip the model).
+    offensive_skip_categories: list[str] = Field(default_factory=lambda: ["creative"])
+
+    @field_validator("offensive_skip_categories")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        return [normalize_category(c) for c in v]
+
+
+class ExactDedupConfig(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = True
+
+
+class NearDedupConfig(BaseModel):
+    """MinHash-LSH over word n-gram shingles of the whole normalised conversation."""
+
+    model_config = _STRICT
+
+    enabled: bool = True
+    ngram: int = Field(default=5, ge=1)
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    threshold: float = Field(default=0.8, gt=0, lt=1)
+    # None: derived from the threshold (the band/row split minimising weighted false positives +
+    # negatives). Verified candidates make false positives cheap, so misses weigh 0.95 -> 16 x 8.
+    false_negative_weight: float = Field(default=0.95, gt=0, lt=1)
+    bands: int | None = Field(default=None, gt=0)
+    rows: int | None = Field(default=None, gt=0)
+    # Candidate pairs from LSH are kept only when their signature agreement reaches the threshold.
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _bands_rows(self) -> NearDedupConfig:
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("curate.near_dedup: set both bands and rows, or neither (derived from threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"curate.near_dedup: bands*rows = {self.bands * self.rows} > num_perm = {self.num_perm}")
+        return self
+
+
+class PromptDedupConfig(BaseModel):
+    """Keep one answer per identical (normalised) prompt. Off by default: corpora such as counsel-chat
+    answer one question several times on purpose. On, it finds translations of the same fable and
+    re-answered tasks, which share no word 5-grams (see bench/RESULTS-curate.md)."""
+
+    model_config = _STRICT
+
+    enabled: bool = False
+
+
+class DecontaminateConfig(BaseModel):
+    """Drop records sharing an n-gram with an evaluation prompt (the eval suites + `files`)."""
+
+    model_config = _STRICT
+
+    enabled: bool = True
+    ngram: int = Field(default=13, ge=2)
+    eval_suites: bool = True
+    files: list[str] = Field(default_factory=list)
+
+
+class CategoriseConfig(BaseModel):
+    """Source default category when given; otherwise the shipped classifier."""
+
+    model_config = _STRICT
+
+    batch_size: int = Field(default=1024, gt=0)
+    # Used only when no classifier is installed; the build warns when it happens.
+    fallback_category: str = "instructional"
+
+    @field_validator("fallback_category")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return normalize_category(v)
+
+
+class CapsConfig(BaseModel):
+    """Optional build-time caps (max share of the output) with deterministic downsampling."""
+
+    model_config = _STRICT
+
+    sources: dict[str, float] = Field(default_factory=dict)
+    categories: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: dict[str, float]) -> dict[str, float]:
+        return {normalize_category(k): s for k, s in v.items()}
+
+    @field_validator("sources", "categories")
+    @classmethod
+    def _share(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, s in v.items():
+            if not 0 < s <= 1:
+                raise ValueError(f"cap for {k!r} is {s}: a cap is a share of the output in (0, 1]")
+        return v
+
+
+class PhaseConfig(BaseModel):
+    model_config = _STRICT
+
+    name: str
+    categories: list[str] | Literal["all"] = "all"
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: list[str] | str) -> list[str] | str:
+        return v if v == "all" else [normalize_category(c) for c in v]
+
+
+def _seed_targets() -> dict[str, tuple[float, float]]:
+    return {
+        "technical": (0.25, 0.30),
+        "instructional": (0.20, 0.25),
+        "analytical": (0.15, 0.20),
+        "conversational": (0.12, 0.15),
+        "empathetic": (0.10, 0.12),
+        "creative": (0.08, 0.10),
+        "tool_use": (0.05, 0.08),
+        "factual": (0.05, 0.08),
+        "ethical": (0.03, 0.05),
+        "specialized": (0.02, 0.04),
+    }
+
+
+def _seed_phases() -> list[PhaseConfig]:
+    return [
+        PhaseConfig(name="phase1_foundation", categories=["technical", "factual", "tool_use", "instructional"]),
+        PhaseConfig(name="phase2_analytical", categories=["analytical", "ethical", "specialized"]),
+        PhaseConfig(name="phase3_empathic_creative", categories=["empathetic", "creative", "conversational"]),
+        PhaseConfig(name="phase4_mixed", categories="all"),
+        PhaseConfig(name="phase5_fine_tuning", categories="all"),
+    ]
 
 
 class CurateConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """How `emergent data build` turns ingested conversations into the curated mixture and phases."""
+
+    model_config = _STRICT
+
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    exact_dedup: ExactDedupConfig = Field(default_factory=ExactDedupConfig)
+    near_dedup: NearDedupConfig = Field(default_factory=NearDedupConfig)
+    prompt_dedup: PromptDedupConfig = Field(default_factory=PromptDedupConfig)
+    decontaminate: DecontaminateConfig = Field(default_factory=DecontaminateConfig)
+    categorise: CategoriseConfig = Field(default_factory=CategoriseConfig)
+    # Which duplicate survives: earlier source in `sources`, then the longer conversation.
+    keep_priority: list[Literal["source_order", "longest"]] = Field(default_factory=lambda: ["source_order", "longest"])
+    targets: dict[str, tuple[float, float]] = Field(default_factory=_seed_targets)
+    max_bucket_share: float = Field(default=0.30, gt=0, le=1)
+    caps: CapsConfig = Field(default_factory=CapsConfig)
+    phases: list[PhaseConfig] = Field(default_factory=_seed_phases)
+    # Records per worker task; 0 workers = in-process (deterministic either way).
+    workers: int = Field(default=2, ge=0)
+    chunk_size: int = Field(default=2048, gt=0)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        out = {}
+        for name, (lo, hi) in v.items():
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"target for {name!r} is [{lo}, {hi}]: use shares with 0 <= lo <= hi <= 1")
+            out[normalize_category(name)] = (lo, hi)
+        return out
+
+    @field_validator("phases")
+    @classmethod
+    def _unique_phases(cls, v: list[PhaseConfig]) -> list[PhaseConfig]:
+        names = [p.name for p in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"phase {dupes[0]!r} is listed twice — give each phase a unique name")
+        return v

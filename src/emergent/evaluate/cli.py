@@ -1,9 +1,187 @@
-"""Commands of this stage (registered onto the root app by emergent.cli)."""
+"""`emergent eval CONFIG`, `emergent eval style FILE.jsonl`, `emergent eval prototypes RUN/data`.
+
+`emergent eval CONFIG` is shorthand for `emergent eval suite CONFIG`: the group routes any first
+argument that is not a subcommand name to `suite` (a click group cannot take an optional positional
+argument and subcommands at once — it would read "style" as the config path).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _DefaultToSuite(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["suite", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(
+    cls=_DefaultToSuite,
+    help="Evaluate base vs adapter on the suite (emergent eval CONFIG), or score any replies (eval style).",
+    no_args_is_help=True,
+)
+
+
+def _fail(err: Exception) -> None:
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _ci(m: dict[str, Any] | None, fmt: str = "{:.2f}") -> str:
+    if not m or m.get("mean") is None:
+        return "–"
+    lo, hi = m["ci95"]
+    return f"{fmt.format(m['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    table = Table(title="evaluation (mean [95 % CI])")
+    table.add_column("metric")
+    for side in [*result["sides"], "difference"] if "adapter" in result["sides"] else result["sides"]:
+        table.add_column(side if side != "difference" else "adapter − base")
+    rows = [
+        ("range (context hit rate) ↑", "range", lambda m: m),
+        ("consistency (min over turns) ↑", "consistency", lambda m: m),
+        ("transition: turns to switch ↓", "transitions", lambda m: m),
+        ("collapse: context predictability ↑", "collapse", lambda m: m.get("context_predictability", m)),
+        ("depth: Spearman(complexity, words) ↑", "depth", lambda m: m),
+    ]
+    for label, key, pick in rows:
+        cells = [_ci(pick(result[key][s])) for s in result["sides"]]
+        if "difference" in result[key]:
+            cells.append(_ci(result[key]["difference"], "{:+.2f}"))
+        elif "adapter" in result["sides"]:
+            cells.append("–")
+        table.add_row(label, *cells)
+    console.print(table)
+    for side in result["sides"]:
+        per = result["range"][side]["per_context"]
+        console.print(
+            f"{side} per context: "
+            + ", ".join(f"{c} {m['mean']:.2f}" for c, m in per.items() if m["mean"] is not None),
+            highlight=False,
+        )
+    c = result["contamination"]
+    if c.get("checked"):
+        console.print(
+            f"contamination ({c['ngram']}-gram): {len(c['contaminated'])} of {c['items']} suite items", highlight=False
+        )
+    if result.get("judge"):
+        j = result["judge"]
+        console.print(
+            f"judge: adapter win rate {_ci(j['win_rate_adapter'])}, LC {j['length_controlled_win_rate']}, "
+            f"parse {j['parse_rate']:.0%}, flip {_ci(j['flip_rate'])}",
+            highlight=False,
+        )
+
+
+@eval_app.command("suite")
+def suite_command(
+    config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/quickstart.yaml"),
+    adapter: Path | None = typer.Option(
+        None, "--adapter", help="LoRA adapter folder [default: OUTPUT_DIR/train/adapter]"
+    ),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Output folder [default: OUTPUT_DIR/eval]"),
+    base_only: bool = typer.Option(False, "--base-only", help="Evaluate the base model alone"),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
+) -> None:
+    """Generate the suite with base and adapter (same template and decoding), score, write eval.json."""
+    from emergent.config import load_config
+    from emergent.evaluate.run import evaluate
+
+    cfg = load_config(config)
+    out = out or cfg.output_dir / "eval"
+    try:
+        result = evaluate(cfg, out, adapter, base_only=base_only, show_progress=not quiet)
+    except (FileNotFoundError, ValueError, RuntimeError) as err:
+        _fail(err)
+    print_summary(result)
+    console.print(f"wrote {out / 'eval.json'} and {out / 'generations.jsonl'}", highlight=False)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                raise ValueError(f"{path}:{i}: not JSON ({err}) — one JSON object per line") from None
+            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+                raise ValueError(f"{path}:{i}: needs a 'response' string (and optionally 'prompt', 'context')")
+            rows.append(row)
+    return rows
+
+
+@eval_app.command("style")
+def style_command(
+    file: Path = typer.Argument(..., help="JSONL: one object per line with 'response' (optional 'prompt', 'context')"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="Write scored JSONL here [default: stdout]"),
+    prototypes: str = typer.Option("default", "--prototypes", help="Prototype .npz [default: shipped]"),
+) -> None:
+    """Score any replies offline: predicted context and style profile per line."""
+    from emergent.evaluate.scorer import StyleScorer
+
+    try:
+        rows = _read_jsonl(file)
+        scorer = StyleScorer(prototypes)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(err)
+    expected = [r.get("context") if r.get("context") in scorer.contexts else None for r in rows]
+    scores = scorer.score([r["response"] for r in rows], expected)
+    sink = open(out, "w", encoding="utf-8") if out else sys.stdout
+    try:
+        for r, s in zip(rows, scores, strict=True):
+            sink.write(json.dumps({**r, **s}, ensure_ascii=False) + "\n")
+    finally:
+        if out:
+            sink.close()
+    counts = Counter(s["context"] for s in scores)
+    err_console.print(
+        f"{len(rows)} replies; predicted: " + ", ".join(f"{c} {n}" for c, n in counts.most_common()), highlight=False
+    )
+    labelled = [(e, s["context"]) for e, s in zip(expected, scores, strict=True) if e]
+    if labelled:
+        acc = sum(e == p for e, p in labelled) / len(labelled)
+        err_console.print(f"context accuracy on {len(labelled)} labelled replies: {acc:.1%}", highlight=False)
+
+
+@eval_app.command("prototypes")
+def prototypes_command(
+    data: Path = typer.Argument(..., help="A built data folder (RUN/data) or a folder of conversation shards"),
+    out: Path = typer.Option(..., "-o", "--out", help="Where to write the .npz (then set eval.prototypes to it)"),
+    per_context: int = typer.Option(600, "--per-context", help="Assistant replies used per context"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Rebuild the style scorer's per-context prototypes from the assistant side of curated data."""
+    from emergent.evaluate.prototypes import texts_from_data
+    from emergent.evaluate.scorer import build_prototypes
+
+    try:
+        texts = texts_from_data(data, per_context, seed)
+        protos = build_prototypes(texts, seed=seed, meta={"built_from": str(data)})
+    except (FileNotFoundError, ValueError) as err:
+        _fail(err)
+    protos.save(out)
+    console.print(f"wrote {out}: " + ", ".join(f"{c} {n}" for c, n in protos.meta["counts"].items()), highlight=False)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to `app`."""
+    """Add `emergent eval ...` to the root app."""
+    app.add_typer(eval_app, name="eval")

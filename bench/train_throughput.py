@@ -1,0 +1,228 @@
+"""Training throughput: plain transformers + PEFT with a padding collator vs emergent's trainer step.
+
+Both sides train the same LoRA (the seed's: r 32, alpha 64, 7 projections) on the same tokenised
+conversations, one pass, AdamW, in one process, and report real (non-pad) tokens per second.
+
+(a) baseline — what a user writes today: micro-batches of `--batch` conversations in data order,
+    padded to the longest, 2-D attention mask, `model(..., labels=...)` (full-vocabulary logits
+    at every position, pads included).
+(b) ours — emergent.train: conversations packed into rows of `--max-seq-len` with attention
+    isolation (restarted position ids, no cache), the output head only on loss-bearing tokens.
+
+CPU (default): SmolLM2-135M-Instruct on a real mixture (the quickstart sources, a few records each,
+or --data FILE.parquet).
+    python bench/train_throughput.py [--examples 48] [--max-seq-len 512] [--batch 4]
+GPU: random-initialised Llama-3.2-1B / Llama-3.1-8B shapes (no hub), bf16, instruction-like lengths
+(lognormal, median ~380 tokens, cap 2048), the seed's batch 4.
+    python bench/train_throughput.py --gpu --shape 1b [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from emergent.train.config import PeftSettings  # noqa: E402
+from emergent.train.loss import PackedLoss  # noqa: E402
+from emergent.train.model import add_adapter  # noqa: E402
+from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
+from emergent.train.render import Example, encode  # noqa: E402
+
+SHAPES = {
+    # Llama-3.2-1B and Llama-3.1-8B architectures (public configs), random weights.
+    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+               num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=True, rope_theta=500000.0),
+    "8b": dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+               num_key_value_heads=8, vocab_size=128256, tie_word_embeddings=False, rope_theta=500000.0),
+}  # fmt: skip
+
+
+def real_mixture(n: int, data: str | None) -> list[dict]:
+    """`n` real conversations: from a Parquet file, else round-robin over the quickstart sources."""
+    from emergent.data.store import read_conversations
+
+    if data:
+        convs = list(read_conversations(Path(data)))
+        random.Random(0).shuffle(convs)
+        return convs[:n]
+    from emergent.config import load_config
+    from emergent.data.ingest import IngestStream
+
+    cfg = load_config(ROOT / "configs" / "quickstart.yaml")
+    per_source = math.ceil(n / len(cfg.sources))
+    stream = IngestStream(cfg.sources, cfg.ingest, sink=lambda _row: None)
+    convs: list[dict] = []
+    for source in cfg.sources:
+        got = 0
+        for conv in stream.source_records(source):
+            convs.append(conv)
+            got += 1
+            if got >= per_source:
+                break
+    random.Random(0).shuffle(convs)
+    return convs[:n]
+
+
+def synthetic_examples(n: int, vocab: int, cap: int) -> list[Example]:
+    """Instruction-like lengths (lognormal, median ~380, cap `cap`); the last ~60 % of each carries loss."""
+    rng = random.Random(0)
+    out = []
+    for _ in range(n):
+        length = max(16, min(cap, int(rng.lognormvariate(math.log(380), 0.7))))
+        prompt = int(length * 0.4)
+        ids = [rng.randrange(vocab) for _ in range(length)]
+        out.append(Example(input_ids=ids, labels=[False] * prompt + [True] * (length - prompt)))
+    return out
+
+
+def padded_batches(examples: list[Example], batch: int, pad_id: int) -> list[dict]:
+    batches = []
+    for i in range(0, len(examples), batch):
+        group = examples[i : i + batch]
+        width = max(len(e.input_ids) for e in group)
+        ids = torch.full((len(group), width), pad_id)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        labels = torch.full((len(group), width), IGNORE)
+        for r, e in enumerate(group):
+            n = len(e.input_ids)
+            ids[r, :n] = torch.tensor(e.input_ids)
+            mask[r, :n] = 1
+            labels[r, :n] = torch.tensor([t if lab else IGNORE for t, lab in zip(e.input_ids, e.labels, strict=False)])
+        batches.append({"input_ids": ids, "attention_mask": mask, "labels": labels, "real": int(mask.sum())})
+    return batches
+
+
+def packed_batches(examples: list[Example], rows_per_batch: int, max_len: int, pad_id: int) -> list[dict]:
+    rows = pack([len(e.input_ids) for e in examples], max_len)
+    random.Random(0).shuffle(rows)
+    out = []
+    for i in range(0, len(rows), rows_per_batch):
+        b = collate([[examples[j] for j in row] for row in rows[i : i + rows_per_batch]], pad_id)
+        out.append({**b, "real": int(b["real_tokens"])})
+    return out
+
+
+def run(model, batches: list[dict], step, device: torch.device, warmup: int) -> tuple[float, int]:
+    """Seconds and real tokens for `batches` after `warmup` untimed batches (compile, allocator)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-5)
+    for b in batches[:warmup]:
+        step(b)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync()
+    began = time.perf_counter()
+    tokens = 0
+    for b in batches[warmup:]:
+        step(b)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        tokens += b["real"]
+    sync()
+    return time.perf_counter() - began, tokens
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gpu", action="store_true", help="random-init Llama shapes on CUDA in bf16")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="1b")
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--data", default=None, help="conversations Parquet (default: quickstart sources)")
+    ap.add_argument("--examples", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=4, help="conversations per baseline micro-batch")
+    ap.add_argument("--rows", type=int, default=None, help="packed rows per micro-batch (default: --batch)")
+    ap.add_argument("--max-seq-len", type=int, default=None, help="default 512 on CPU, 2048 on GPU")
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model on our side")
+    ap.add_argument("--gradient-checkpointing", action="store_true")
+    args = ap.parse_args()
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
+
+    device = torch.device("cuda" if args.gpu else "cpu")
+    dtype = torch.bfloat16 if args.gpu else torch.float32
+    max_len = args.max_seq_len or (2048 if args.gpu else 512)
+    torch.manual_seed(0)
+    if args.gpu:
+        config = LlamaConfig(**SHAPES[args.shape], max_position_embeddings=8192, use_cache=False)
+        examples = synthetic_examples(args.examples, config.vocab_size, max_len)
+        pad_id = 0
+
+        def build():
+            m = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa").to(device)
+            return m
+
+        what = f"random-init {args.shape} Llama shape, bf16, synthetic lognormal lengths"
+    else:
+        from emergent.models import resolve_model_path
+
+        path = resolve_model_path(args.model)
+        tok = AutoTokenizer.from_pretrained(path)
+        pad_id = tok.pad_token_id
+        examples = [encode(c, tok, max_len) for c in real_mixture(args.examples, args.data)]
+
+        def build():
+            return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+
+        what = f"{args.model}, fp32, {len(examples)} real conversations"
+
+    lengths = [len(e.input_ids) for e in examples]
+    print(f"{what}; {sum(lengths):,} tokens, median length {statistics.median(lengths):.0f}, max {max(lengths)}")
+    results = {}
+    for side in ("baseline", "ours"):
+        torch.manual_seed(0)
+        base = build()
+        base.config.use_cache = False
+        if args.gradient_checkpointing:
+            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = add_adapter(base, PeftSettings(), "bench")
+        model.train()
+        if side == "baseline":
+            batches = padded_batches(examples, args.batch, pad_id)
+
+            def step(b, model=model):
+                with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+                    out = model(
+                        input_ids=b["input_ids"].to(device),
+                        attention_mask=b["attention_mask"].to(device),
+                        labels=b["labels"].to(device),
+                    )
+                out.loss.backward()
+        else:
+            batches = packed_batches(examples, args.rows or args.batch, max_len, pad_id)
+            loss_fn = PackedLoss(model)
+            if args.compile:
+                loss_fn = torch.compile(loss_fn)
+
+            def step(b, loss_fn=loss_fn):
+                with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+                    total, n = loss_fn(b["input_ids"].to(device), b["position_ids"].to(device), b["targets"].to(device))
+                (total / n.clamp(min=1)).backward()
+
+        seconds, tokens = run(model, batches, step, device, args.warmup)
+        padded = sum(b["input_ids"].numel() for b in batches[args.warmup :])
+        results[side] = tokens / seconds
+        print(
+            f"{side:>8}: {len(batches) - args.warmup} micro-batches, {tokens:,} real tokens "
+            f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s"
+        )
+        del model, base
+        if args.gpu:
+            torch.cuda.empty_cache()
+    print(f"ratio ours / baseline: {results['ours'] / results['baseline']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,392 @@
+"""`emergent data build`: ingest -> quality filters -> decontamination -> categories -> exact and
+near-duplicate dedup -> optional caps -> the curated mixture, curriculum phase files and a manifest.
+
+Two passes keep memory flat: pass 1 streams records through the per-record steps (pipeline.py),
+staging survivors to disk and keeping only compact per-row arrays (hash, band keys, category...);
+the dedup/caps plan is decided on those arrays; pass 2 streams the staged records and writes them.
+Everything is built in `.<out>.partial` and renamed at the end, so a killed build leaves no half
+output and a rerun starts clean.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from emergent.config import RunConfig
+from emergent.curate.categorise import load_classifier, needs_classifier
+from emergent.curate.composition import (
+    cap_limits,
+    composition,
+    composition_warnings,
+    diversity,
+    downsample,
+    target_feasibility,
+)
+from emergent.curate.decontaminate import Decontaminate, eval_prompts
+from emergent.curate.dedup import keep_rank, plan_exact, plan_near
+from emergent.curate.pipeline import ChunkExecutor, lsh_shape
+from emergent.curate.steps import Dropped
+from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
+from emergent.data.ingest import IngestStream, QuarantineFile
+from emergent.data.store import _from_row
+from emergent.progress import counter_progress
+from emergent.schema import CATEGORIES
+
+KEPT, EXACT, NEAR, CAPPED, PROMPT = 0, 1, 2, 3, 4
+ARRAY_KEYS = ("hashes", "lengths", "band_keys", "prompt_hashes", "category", "source", "tokens", "ids")
+
+
+def build(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict:
+    """Build the curated mixture into `out` and return its manifest (also written to out/manifest.json)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    if partial.exists():
+        shutil.rmtree(partial)  # left by a killed build
+    partial.mkdir()
+    manifest = _build(cfg, partial, show_progress)
+    shutil.rmtree(partial / "_work")
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        partial.rename(out)
+        shutil.rmtree(old)
+    else:
+        partial.rename(out)
+    return manifest
+
+
+def _pass1(
+    cfg: RunConfig, dst: Path, work: Path, prompts: list[str], classify: bool, show_progress: bool
+) -> tuple[dict, Dropped, IngestStream]:
+    cur = cfg.curate
+    names = [s.name for s in cfg.sources]
+    executor = ChunkExecutor(cur, prompts, names, classify)  # forks workers before any progress thread exists
+    quarantine = QuarantineFile(dst / "quarantine.jsonl")
+    dropped_files = DroppedFiles(dst / "dropped")
+    stream = IngestStream(cfg.sources, cfg.ingest, quarantine)
+    log = Dropped(keep_records=False)
+    arrays: dict[str, list[np.ndarray]] = {k: [] for k in ARRAY_KEYS}
+    staging = Staging(work / "staging.arrow")
+    try:
+        with open(work / "signatures.u32", "wb") as sig_file, counter_progress(show_progress) as progress:
+            task = progress.add_task("curate pass 1: filter, categorise, fingerprint", total=None)
+            for res in executor.map(stream):
+                staging.write(res.table)
+                sig_file.write(np.ascontiguousarray(res.arrays["signatures"]).tobytes())
+                for k in ARRAY_KEYS:
+                    arrays[k].append(res.arrays[k])
+                dropped_files.write(res.dropped.take_entries())
+                log.merge(res.dropped)
+                progress.advance(task, res.rows + sum(res.dropped.counts.values()))
+    finally:
+        executor.close()
+        quarantine.close()
+        dropped_files.close()
+        staging.close()
+    merged = {k: np.concatenate(v) if v else np.zeros(0) for k, v in arrays.items()}
+    if not arrays["ids"]:
+        merged["ids"] = np.zeros((0, 12), np.uint8)
+        merged["band_keys"] = np.zeros((0, 0), np.uint64)
+    return merged, log, stream
+
+
+def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(status per row, the row each duplicate duplicates, cap kind per row) — decided on arrays only."""
+    cur = cfg.curate
+    n = len(a["hashes"])
+    status = np.zeros(n, dtype=np.int8)
+    dup_of = np.arange(n)
+    cap_kind = np.zeros(n, dtype=np.int8)
+    rank = keep_rank(a["source"].astype(np.int64), a["lengths"].astype(np.int64), list(cur.keep_priority))
+    if cur.exact_dedup.enabled and n:
+        keeper = plan_exact(a["hashes"], rank)
+        dup = keeper != np.arange(n)
+        status[dup], dup_of[dup] = EXACT, keeper[dup]
+    if cur.near_dedup.enabled and n:
+        nd = cur.near_dedup
+        sig = (
+            np.memmap(work / "signatures.u32", dtype=np.uint32, mode="r", shape=(n, nd.num_perm)) if nd.verify else None
+        )
+        rows = np.nonzero(status == KEPT)[0]
+        keeper = plan_near(a["band_keys"][rows], sig, rank, rows, nd.threshold)
+        dup = keeper != rows
+        status[rows[dup]], dup_of[rows[dup]] = NEAR, keeper[dup]
+    if cur.prompt_dedup.enabled and n:
+        rows = np.nonzero(status == KEPT)[0]
+        keeper = rows[plan_exact(a["prompt_hashes"][rows], rank[rows])]
+        dup = keeper != rows
+        status[rows[dup]], dup_of[rows[dup]] = PROMPT, keeper[dup]
+    names = [s.name for s in cfg.sources]
+    for kind, code, caps, labels, codes in (
+        ("source", 1, cur.caps.sources, names, a["source"]),
+        ("category", 2, cur.caps.categories, list(CATEGORIES), a["category"]),
+    ):
+        unknown = sorted(set(caps) - set(labels))
+        if unknown:
+            warnings.append(
+                f"curate.caps.{kind}s names {unknown}, which the mixture does not have — check the spelling"
+            )
+        if not caps:
+            continue
+        live = status == KEPT
+        counts = {label: int(np.sum(live & (codes == i))) for i, label in enumerate(labels)}
+        limits = cap_limits(counts, {k: v for k, v in caps.items() if k in counts})
+        for i, label in enumerate(labels):
+            if limits[label] < counts[label]:
+                idx = np.nonzero(live & (codes == i))[0]
+                keep = downsample(len(idx), limits[label], seed=cfg.seed * 1000 + code * 100 + i)
+                status[idx[~keep]], cap_kind[idx[~keep]] = CAPPED, code
+    return status, dup_of, cap_kind
+
+
+def _phase_positions(cfg: RunConfig, status: np.ndarray, category: np.ndarray) -> list[np.ndarray]:
+    """Per phase, each kept row's position in that phase's seeded shuffle (-1: not in the phase)."""
+    out = []
+    for p, phase in enumerate(cfg.curate.phases):
+        member = status == KEPT
+        if phase.categories != "all":
+            member &= np.isin(category, [CATEGORIES.index(c) for c in phase.categories])
+        rows = np.nonzero(member)[0]
+        pos = np.full(len(status), -1, dtype=np.int64)
+        pos[rows] = np.random.default_rng([cfg.seed, p]).permutation(len(rows))
+        out.append(pos)
+    return out
+
+
+_DEDUP_FILES = {
+    EXACT: ("exact_dedup", "exact_duplicate"),
+    NEAR: ("near_dedup", "near_duplicate"),
+    PROMPT: ("prompt_dedup", "same_prompt"),
+}
+_CAP_REASONS = {1: "capped_source", 2: "capped_category"}
+
+
+def _pass2(
+    cfg: RunConfig,
+    dst: Path,
+    work: Path,
+    a: dict,
+    status: np.ndarray,
+    dup_of: np.ndarray,
+    cap_kind: np.ndarray,
+    show_progress: bool,
+) -> None:
+    positions = _phase_positions(cfg, status, a["category"])
+    buckets = PhaseBuckets(work / "phase_buckets", [p.name for p in cfg.curate.phases], positions)
+    shards = ShardSink(dst / "conversations", cfg.ingest.shard_size)
+    dropped = DroppedFiles(dst / "dropped")
+    offset = 0
+    with pa.OSFile(str(work / "staging.arrow"), "rb") as f, counter_progress(show_progress) as progress:
+        reader = ipc.open_file(f)
+        task = progress.add_task("curate pass 2: write mixture and phases", total=len(status))
+        for i in range(reader.num_record_batches):
+            table = pa.Table.from_batches([reader.get_batch(i)])
+            k = table.num_rows
+            st = status[offset : offset + k]
+            shards.write(table.take(np.nonzero(st == KEPT)[0]))
+            entries: dict[str, list[dict]] = {}
+            for j in np.nonzero(st != KEPT)[0]:
+                row = _from_row(table.slice(int(j), 1).to_pylist()[0])
+                g = offset + int(j)
+                if st[j] == CAPPED:
+                    step, entry = "caps", {"reason": _CAP_REASONS[int(cap_kind[g])]}
+                else:
+                    step, reason = _DEDUP_FILES[int(st[j])]
+                    entry = {"reason": reason, "duplicate_of": a["ids"][dup_of[g]].tobytes().hex()}
+                entry.update({"_id": row["_id"], "_source": row["_source"], "_origin": row["_origin"]})
+                entry["record"] = {"messages": row["messages"], "tools": row["tools"], "_category": row["_category"]}
+                entries.setdefault(step, []).append(entry)
+            dropped.write(entries)
+            buckets.route(table, offset)
+            offset += k
+            progress.advance(task, k)
+    shards.close()
+    dropped.close()
+    buckets.finish(dst / "phases")
+
+
+def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
+    cur = cfg.curate
+    work = dst / "_work"
+    work.mkdir()
+    warnings = target_feasibility(cur.targets)
+    prompts: list[str] = []
+    prompt_files: list[str] = []
+    if cur.decontaminate.enabled:
+        files = [p if (p := Path(f)).is_absolute() else cfg.base_dir / p for f in cur.decontaminate.files]
+        prompts, prompt_files = eval_prompts(cur.decontaminate.eval_suites, files)
+        if not prompts:
+            warnings.append(
+                "decontamination found no eval prompts (no src/emergent/evaluate/suites/*.yaml and no curate.decontaminate.files): nothing was checked"
+            )
+    classify = needs_classifier(cfg.sources)
+    missing = load_classifier()[1] if classify else None
+    if missing:
+        warnings.append(
+            f"no category classifier: {missing}; records without a source category were put in {cur.categorise.fallback_category!r}"
+        )
+
+    arrays, log, stream = _pass1(cfg, dst, work, prompts, classify, show_progress)
+    status, dup_of, cap_kind = _plan(cfg, arrays, work, warnings)
+    _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, show_progress)
+    return _manifest(cfg, dst, arrays, status, cap_kind, log, stream, warnings, prompts, prompt_files)
+
+
+def _manifest(
+    cfg: RunConfig,
+    dst: Path,
+    a: dict,
+    status: np.ndarray,
+    cap_kind: np.ndarray,
+    log: Dropped,
+    stream: IngestStream,
+    warnings: list[str],
+    prompts: list[str],
+    prompt_files: list[str],
+) -> dict:
+    cur = cfg.curate
+    names = [s.name for s in cfg.sources]
+    ingest = stream.summary()
+    reasons: Counter = Counter(ingest["reasons"])
+    per_source: dict[str, Counter] = {name: Counter() for name in names}
+    for (step, source, reason), n in log.counts.items():
+        reasons[reason] += n
+        per_source[source]["contaminated" if step == "decontaminate" else "filtered"] += n
+    kept = status == KEPT
+    for code, key, reason in (
+        (EXACT, "exact_duplicates", "exact_duplicate"),
+        (NEAR, "near_duplicates", "near_duplicate"),
+        (PROMPT, "prompt_duplicates", "same_prompt"),
+    ):
+        if np.any(status == code):
+            reasons[reason] += int(np.sum(status == code))
+        for i, name in enumerate(names):
+            per_source[name][key] = int(np.sum((status == code) & (a["source"] == i)))
+    for code, reason in _CAP_REASONS.items():
+        if np.any(cap_kind == code):
+            reasons[reason] += int(np.sum(cap_kind == code))
+    sources: dict[str, dict] = {}
+    for i, src in enumerate(cfg.sources):
+        s_in = ingest["sources"].get(src.name, {})
+        c = per_source[src.name]
+        sel = a["source"] == i
+        out_n = int(np.sum(kept & sel))
+        sources[src.name] = {
+            "input": s_in.get("input", 0),
+            "quarantined": s_in.get("quarantined", 0),
+            "filtered": c["filtered"],
+            "contaminated": c["contaminated"],
+            "exact_duplicates": c["exact_duplicates"],
+            "near_duplicates": c["near_duplicates"],
+            "prompt_duplicates": c["prompt_duplicates"],
+            "capped": int(np.sum((status == CAPPED) & sel)),
+            "output": out_n,
+            "share": round(out_n / max(1, int(kept.sum())), 6),
+            "license": s_in.get("license"),
+            "category": s_in.get("category") or "classified",
+            "categories": _bucket_counts(a["category"][kept & sel]),
+        }
+    counts = {
+        "input": ingest["counts"]["input"],
+        "quarantined": ingest["counts"]["quarantined"],
+        "filtered": sum(s["filtered"] for s in sources.values()),
+        "exact_duplicates": int(np.sum(status == EXACT)),
+        "near_duplicates": int(np.sum(status == NEAR)),
+        "prompt_duplicates": int(np.sum(status == PROMPT)),
+        "contaminated": sum(s["contaminated"] for s in sources.values()),
+        "capped": int(np.sum(status == CAPPED)),
+        "output": int(kept.sum()),
+    }
+    _check_identity(counts, "total")
+    for name, s in sources.items():
+        _check_identity(s, f"source {name}")
+
+    before = Counter(_bucket_counts(a["category"]))
+    after = Counter(_bucket_counts(a["category"][kept]))
+    comp = composition(after, cur.targets, cur.max_bucket_share)
+    warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
+    phases = {}
+    for phase in cur.phases:
+        pf = pq.ParquetFile(dst / "phases" / f"{phase.name}.parquet")
+        member = (
+            kept
+            if phase.categories == "all"
+            else kept & np.isin(a["category"], [CATEGORIES.index(c) for c in phase.categories])
+        )
+        phases[phase.name] = {
+            "examples": pf.metadata.num_rows,
+            "tokens": int(a["tokens"][member].sum()),
+            "categories": _bucket_counts(a["category"][member]),
+            "file": f"phases/{phase.name}.parquet",
+        }
+    bands, rows = lsh_shape(cur)
+    decon = Decontaminate(prompts, cur.decontaminate.ngram) if prompts else None
+    manifest = {
+        "stage": "build",
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "counts": counts,
+        "reasons": dict(sorted(reasons.items())),
+        "sources": sources,
+        "composition": comp,
+        "composition_before_dedup": composition(before, cur.targets, cur.max_bucket_share),
+        "diversity": diversity(after),
+        "diversity_before_dedup": diversity(before),
+        "phases": phases,
+        "notes": dict(sorted(log.notes.items())),
+        "dedup": {
+            "exact": cur.exact_dedup.enabled,
+            "prompt": cur.prompt_dedup.enabled,
+            "near": {**cur.near_dedup.model_dump(), "bands": bands, "rows": rows} if cur.near_dedup.enabled else False,
+            "keep_priority": list(cur.keep_priority),
+        },
+        "decontamination": {
+            "prompts": len(prompts),
+            "ngrams": len(decon) if decon else 0,
+            "prompts_too_short": decon.skipped_short if decon else 0,
+            "files": prompt_files,
+        },
+        "tokens": f"approximate: characters / {cur.filters.chars_per_token} (curate.filters.chars_per_token)",
+        "shards": len(list((dst / "conversations").glob("*.parquet"))),
+        "persona_tags_stripped": ingest.get("persona_tags_stripped", 0),
+        "warnings": warnings,
+    }
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _bucket_counts(codes: np.ndarray) -> dict[str, int]:
+    counts = (
+        np.bincount(codes.astype(np.int64), minlength=len(CATEGORIES))
+        if len(codes)
+        else np.zeros(len(CATEGORIES), np.int64)
+    )
+    return {CATEGORIES[i]: int(n) for i, n in enumerate(counts) if n}
+
+
+def _check_identity(c: dict, where: str) -> None:
+    parts = (
+        "quarantined",
+        "filtered",
+        "exact_duplicates",
+        "near_duplicates",
+        "prompt_duplicates",
+        "contaminated",
+        "capped",
+        "output",
+    )
+    if c["input"] != sum(c[k] for k in parts):
+        raise RuntimeError(
+            f"curation accounting broke for {where}: input {c['input']} != " + " + ".join(f"{k} {c[k]}" for k in parts)
+        )

@@ -1,0 +1,109 @@
+"""Composition of the mixture against target ranges, diversity figures, and build-time caps."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+
+from emergent.schema import CATEGORIES
+
+
+def composition(counts: Counter, targets: dict[str, tuple[float, float]], max_share: float) -> dict[str, dict]:
+    """Per bucket: count, share, target [lo, hi], status (ok / below / above / above_max / untargeted)."""
+    total = sum(counts.values())
+    out: dict[str, dict] = {}
+    for bucket in sorted(
+        set(CATEGORIES) | set(counts),
+        key=lambda b: (b not in CATEGORIES, CATEGORIES.index(b) if b in CATEGORIES else 0, b),
+    ):
+        n = counts.get(bucket, 0)
+        share = n / total if total else 0.0
+        lo, hi = targets.get(bucket, (None, None))
+        if share > max_share:
+            status = "above_max"
+        elif lo is None:
+            status = "untargeted"
+        elif share < lo:
+            status = "below"
+        elif share > hi:
+            status = "above"
+        else:
+            status = "ok"
+        out[bucket] = {
+            "count": n,
+            "share": round(share, 6),
+            "target": [lo, hi] if lo is not None else None,
+            "status": status,
+        }
+    return out
+
+
+def composition_warnings(
+    comp: dict[str, dict], targets: dict[str, tuple[float, float]], max_share: float, when: str
+) -> list[str]:
+    warnings = []
+    for bucket, c in comp.items():
+        pct = f"{100 * c['share']:.1f}%"
+        if c["status"] == "above_max":
+            warnings.append(
+                f"{when}: {bucket} is {pct} of the mixture, above the {100 * max_share:.0f}% any bucket may take"
+            )
+        elif c["status"] in ("below", "above"):
+            lo, hi = c["target"]
+            warnings.append(f"{when}: {bucket} is {pct}, {c['status']} its target {100 * lo:.0f}–{100 * hi:.0f}%")
+    return warnings
+
+
+def target_feasibility(targets: dict[str, tuple[float, float]]) -> list[str]:
+    """Targets no mixture can meet: lower bounds summing above 100 %, or upper bounds below it."""
+    lo = sum(t[0] for t in targets.values())
+    hi = sum(t[1] for t in targets.values())
+    out = []
+    if lo > 1 + 1e-9:
+        out.append(
+            f"infeasible targets: the lower bounds sum to {100 * lo:.0f}% (> 100%), so at least one bucket must fall below its range"
+        )
+    if targets and hi < 1 - 1e-9 and set(targets) >= set(CATEGORIES):
+        out.append(
+            f"infeasible targets: the upper bounds sum to {100 * hi:.0f}% (< 100%), so at least one bucket must exceed its range"
+        )
+    return out
+
+
+def diversity(counts: Counter) -> dict[str, float]:
+    """Shannon entropy (bits) of the bucket shares and its effective number of buckets (2^H)."""
+    total = sum(counts.values())
+    h = -sum((n / total) * math.log2(n / total) for n in counts.values() if n) if total else 0.0
+    return {
+        "entropy_bits": round(h, 6),
+        "effective_buckets": round(2**h, 6),
+        "max_entropy_bits": round(math.log2(len(CATEGORIES)), 6),
+    }
+
+
+def cap_limits(counts: dict[str, int], caps: dict[str, float]) -> dict[str, int]:
+    """Largest count each capped group may keep so that its share of the capped total is <= its cap.
+
+    Capping one group shrinks the total and so tightens every cap; iterate to the fixed point.
+    """
+    limits = {k: n for k, n in counts.items()}
+    for _ in range(100):
+        total = sum(limits.values())
+        new = {k: (min(counts[k], math.floor(caps[k] * total)) if k in caps else counts[k]) for k in counts}
+        if new == limits:
+            break
+        limits = new
+    return limits
+
+
+def downsample(n: int, limit: int, seed: int) -> np.ndarray:
+    """Boolean mask keeping `limit` of the rows, chosen by a seeded random order (deterministic)."""
+    keep = np.zeros(n, dtype=bool)
+    if limit >= n:
+        keep[:] = True
+        return keep
+    order = np.random.default_rng(seed).permutation(n)
+    keep[order[:limit]] = True
+    return keep

@@ -1,0 +1,142 @@
+"""The evaluation suite: single-turn prompts per context, consistency and transition dialogues (YAML).
+
+A suite file has `prompts: {context: [text | {prompt, tools}]}`, `consistency: [{context, turns, tools?}]`
+and `transitions: [{from, to, shift_at, turns, tools?}]`; several files merge. `shift_at` is the 0-based
+index of the user turn where the topic changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Item:
+    """One thing to generate for: a dialogue of scripted user turns (a single prompt is one turn)."""
+
+    id: str
+    kind: str  # "prompt" | "consistency" | "transition"
+    turns: list[str]
+    contexts: list[str]  # expected context per user turn
+    tools: list[dict] | None = None
+    shift_at: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    prompts: list[Item]
+    consistency: list[Item]
+    transitions: list[Item]
+
+    @property
+    def items(self) -> list[Item]:
+        return self.prompts + self.consistency + self.transitions
+
+    def contexts(self) -> list[str]:
+        return sorted({c for it in self.items for c in it.contexts})
+
+
+def _suite_path(name: str) -> Path:
+    if name == "default":
+        return Path(str(resources.files("emergent.evaluate").joinpath("suites/default.yaml")))
+    return Path(name)
+
+
+def _err(path: Path, where: str, msg: str) -> ValueError:
+    return ValueError(f"{path}: {where}: {msg}")
+
+
+def _tools(path: Path, where: str, tools: Any) -> list[dict] | None:
+    if tools is None:
+        return None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and "name" in t for t in tools):
+        raise _err(path, where, "tools must be a list of JSON schemas with a 'name' (see suites/default.yaml)")
+    return [dict(t) for t in tools]
+
+
+def _turns(path: Path, where: str, turns: Any) -> list[str]:
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise _err(path, where, "turns must be a non-empty list of user messages")
+    return list(turns)
+
+
+def load_suite_file(path: Path) -> Suite:
+    """Parse one suite YAML; errors name the file, the entry and the fix."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: suite file not found — list existing YAML files in eval.suites")
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    stem = path.stem
+    prompts = []
+    for ctx, entries in (data.get("prompts") or {}).items():
+        for i, e in enumerate(entries or []):
+            where = f"prompts.{ctx}[{i}]"
+            if isinstance(e, str):
+                e = {"prompt": e}
+            if not isinstance(e, dict) or not isinstance(e.get("prompt"), str):
+                raise _err(path, where, "expected a string or {prompt: ..., tools: [...]}")
+            tools = _tools(path, where, e.get("tools"))
+            prompts.append(Item(f"{stem}/{ctx}/{i}", "prompt", [e["prompt"]], [ctx], tools))
+    consistency = []
+    for i, e in enumerate(data.get("consistency") or []):
+        where = f"consistency[{i}]"
+        turns = _turns(path, where, e.get("turns"))
+        if not isinstance(e.get("context"), str):
+            raise _err(path, where, "needs context: <name>")
+        ctx = e["context"]
+        consistency.append(
+            Item(
+                f"{stem}/consistency/{i}", "consistency", turns, [ctx] * len(turns), _tools(path, where, e.get("tools"))
+            )
+        )
+    transitions = []
+    for i, e in enumerate(data.get("transitions") or []):
+        where = f"transitions[{i}]"
+        turns = _turns(path, where, e.get("turns"))
+        shift = e.get("shift_at")
+        if not isinstance(shift, int) or not 0 < shift < len(turns):
+            raise _err(path, where, f"shift_at must be a turn index between 1 and {len(turns) - 1}")
+        if not isinstance(e.get("from"), str) or not isinstance(e.get("to"), str):
+            raise _err(path, where, "needs from: <context> and to: <context>")
+        ctxs = [e["from"]] * shift + [e["to"]] * (len(turns) - shift)
+        transitions.append(
+            Item(f"{stem}/transition/{i}", "transition", turns, ctxs, _tools(path, where, e.get("tools")), shift)
+        )
+    return Suite(prompts, consistency, transitions)
+
+
+def load_suite(
+    names: list[str],
+    contexts: list[str] | None = None,
+    prompts_per_context: int | None = None,
+    consistency_dialogues: int | None = None,
+    transition_dialogues: int | None = None,
+) -> Suite:
+    """Merge suite files, keep the listed contexts and take the first N of each kind (a fixed subset)."""
+    parts = [load_suite_file(_suite_path(n)) for n in names]
+    prompts = [p for s in parts for p in s.prompts]
+    consistency = [d for s in parts for d in s.consistency]
+    transitions = [d for s in parts for d in s.transitions]
+    if contexts:
+        keep = set(contexts)
+        prompts = [p for p in prompts if p.contexts[0] in keep]
+        consistency = [d for d in consistency if d.contexts[0] in keep]
+        transitions = [d for d in transitions if set(d.contexts) <= keep]
+    if prompts_per_context is not None:
+        seen: dict[str, int] = {}
+        kept = []
+        for p in prompts:
+            seen[p.contexts[0]] = seen.get(p.contexts[0], 0) + 1
+            if seen[p.contexts[0]] <= prompts_per_context:
+                kept.append(p)
+        prompts = kept
+    if consistency_dialogues is not None:
+        consistency = consistency[:consistency_dialogues]
+    if transition_dialogues is not None:
+        transitions = transitions[:transition_dialogues]
+    return Suite(prompts, consistency, transitions)

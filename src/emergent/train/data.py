@@ -1,0 +1,81 @@
+"""A phase's training rows: read its Parquet file, shuffle (seeded), render, tokenise, pack."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from emergent.data.store import read_conversations
+from emergent.train.config import PhaseConfig, TrainingConfig
+from emergent.train.packing import one_per_row, pack
+from emergent.train.render import Example, encode
+
+
+@dataclass
+class PhaseData:
+    """Tokenised examples of one phase and how they are grouped into rows."""
+
+    examples: list[Example]
+    rows: list[list[int]]
+    conversations: int = 0
+    truncated: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        return sum(len(e.input_ids) for e in self.examples)
+
+
+def phase_file(data_dir: Path, phase: str) -> Path:
+    return Path(data_dir) / "phases" / f"{phase}.parquet"
+
+
+def missing_phase_files(data_dir: Path, phases: list[PhaseConfig]) -> list[Path]:
+    return [phase_file(data_dir, p.name) for p in phases if not phase_file(data_dir, p.name).is_file()]
+
+
+def load_phase(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, tokenizer: Any, seed: int) -> PhaseData:
+    """Rows for `phase`; examples with no assistant token left (after truncation) are dropped and counted."""
+    path = phase_file(data_dir, phase.name)
+    convs = list(read_conversations(path))
+    random.Random(seed).shuffle(convs)
+    limit = phase.max_examples or training.max_examples_per_phase
+    if limit:
+        convs = convs[:limit]
+    examples: list[Example] = []
+    dropped: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    truncated = 0
+    for conv in convs:
+        try:
+            ex = encode(conv, tokenizer, training.max_seq_len)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+        if ex.truncated and training.overlong == "drop":
+            dropped["overlong"] += 1
+            continue
+        if ex.loss_tokens == 0:
+            dropped["no_assistant_tokens_within_max_seq_len"] += 1
+            continue
+        truncated += ex.truncated
+        categories[conv.get("_category") or "uncategorised"] += 1
+        examples.append(ex)
+    if not examples:
+        raise ValueError(
+            f"{path}: no trainable conversation ({len(convs)} read, dropped {dict(dropped)}) — "
+            "check the phase file or raise training.max_seq_len"
+        )
+    lengths = [len(e.input_ids) for e in examples]
+    rows = pack(lengths, training.max_seq_len) if training.packing else one_per_row(len(examples))
+    return PhaseData(
+        examples=examples,
+        rows=rows,
+        conversations=len(convs),
+        truncated=truncated,
+        dropped=dict(dropped),
+        categories=dict(categories),
+    )

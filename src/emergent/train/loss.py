@@ -1,0 +1,48 @@
+"""The training loss on packed rows: cross-entropy summed over loss-bearing tokens only.
+
+The output head runs only on positions that carry a target (assistant tokens): with instruction
+data a large share of tokens are prompts and pads, and the head (vocab x hidden) is one of the
+biggest matrices of a small model, so this skips real work instead of masking it afterwards.
+The sum (not the mean) is returned with the token count so gradient accumulation and multi-process
+runs can divide by the global count: every token weighs the same however rows fall into batches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from emergent.train.packing import IGNORE
+
+
+def _has_logit_transform(config: Any) -> bool:
+    # Models that scale or soft-cap logits in their own forward; the fast path would skip that.
+    return bool(getattr(config, "final_logit_softcapping", None)) or getattr(config, "logit_scale", 1.0) not in (
+        None,
+        1.0,
+    )
+
+
+class PackedLoss(torch.nn.Module):
+    """Wraps the (PEFT) causal LM so DDP/FSDP see one module whose forward returns (loss sum, tokens)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        keep = targets != IGNORE
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if _has_logit_transform(base.config):
+            logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits[keep]
+        else:
+            hidden = base.get_decoder()(
+                input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False
+            ).last_hidden_state
+            logits = base.get_output_embeddings()(hidden[keep])
+        loss_sum = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
+        return loss_sum, keep.sum()

@@ -1,0 +1,86 @@
+"""Loading the base model and tokenizer, choosing the precision, attaching the one LoRA adapter."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+
+from emergent.models import resolve_model_path
+from emergent.train.config import ModelConfig, PeftSettings
+
+
+def choose_precision(asked: str, device: torch.device) -> tuple[str, str | None]:
+    """The precision to train in and, when it differs from what was asked, a warning saying why."""
+    cuda = device.type == "cuda"
+    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    if asked == "auto":
+        return ("bf16" if bf16_ok else "fp32"), None
+    if asked == "bf16" and not bf16_ok:
+        # CPU autocast to bf16 exists but is slower than fp32 on most CPUs and changes numerics.
+        where = torch.cuda.get_device_name(device) if cuda else "CPU"
+        return "fp32", f"training.precision bf16 is not supported on {where}; training in fp32 instead"
+    if asked == "fp16" and not cuda:
+        return "fp32", "training.precision fp16 needs a CUDA GPU; training in fp32 instead"
+    return asked, None
+
+
+def load_tokenizer(cfg: ModelConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(cfg.name)
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    if not tokenizer.chat_template:
+        raise ValueError(
+            f"model {cfg.name}: its tokenizer has no chat template, so conversations cannot be rendered — "
+            "use an instruct/chat model or add a chat_template to its tokenizer_config.json"
+        )
+    return tokenizer
+
+
+def load_model(cfg: ModelConfig, precision: str) -> Any:
+    """The base model with its KV cache off: packed-sequence isolation needs no cache object."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float32, "fp32": torch.float32}[precision]
+    model = AutoModelForCausalLM.from_pretrained(
+        resolve_model_path(cfg.name),
+        dtype=dtype,
+        trust_remote_code=cfg.trust_remote_code,
+        attn_implementation=cfg.attn_implementation,
+    )
+    model.config.use_cache = False
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """The distinct short names of the model's Linear layers (what `target_modules` may list)."""
+    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    return sorted(names)
+
+
+def add_adapter(model: torch.nn.Module, settings: PeftSettings, model_name: str) -> Any:
+    """Wrap `model` with a fresh LoRA adapter; unknown target modules fail with the names it has."""
+    from peft import LoraConfig, get_peft_model
+
+    have = linear_module_names(model)
+    missing = [t for t in settings.target_modules if t not in have]
+    if missing:
+        raise ValueError(
+            f"peft.target_modules {missing} are not module names of {model_name}; its Linear layers are "
+            f"{have} — set peft.target_modules to some of those"
+        )
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules),
+        bias=settings.bias,
+        task_type=settings.task_type,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft warns about tied embeddings it does not touch
+        return get_peft_model(model, config)

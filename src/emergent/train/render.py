@@ -1,0 +1,156 @@
+"""Conversation -> training text through the tokenizer's chat template, with the loss-bearing spans.
+
+Only the messages and tools are rendered; metadata keys (`_id`, `_source`, ...) never reach the text.
+Every assistant turn carries loss: its content and the template's end-of-turn marker (so the model
+learns to stop); system, user and tool turns and the template's role headers carry none.
+
+Tools. When the chat template has tool support (it mentions `tools` or `tool_calls`), the messages
+and tool schemas go through it unchanged. Otherwise (SmolLM2's template has none) they are written
+as JSON text, deterministically, in the widely used Hermes layout:
+  * tool schemas are appended to the system message (one is created when absent) after the line
+    "You can call these tools. Each is a JSON schema:" — one schema per line, keys sorted;
+  * each assistant tool call becomes "<tool_call>\n{"arguments": {...}, "name": "f"}\n</tool_call>"
+    after the assistant's text (keys sorted, so the same call always renders the same way);
+  * tool results stay as messages with role "tool" and their content as is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from emergent.schema import Conversation
+
+TOOLS_HEADER = "You can call these tools. Each is a JSON schema:"
+
+
+@dataclass
+class Rendered:
+    """One conversation as training text: `spans` are [start, end) character ranges that carry loss."""
+
+    text: str
+    spans: list[tuple[int, int]]
+
+
+@dataclass
+class Example:
+    """One tokenised conversation: `labels[i]` is True where token i is a loss-bearing token."""
+
+    input_ids: list[int]
+    labels: list[bool]
+    truncated: bool = False
+
+    @property
+    def loss_tokens(self) -> int:
+        # Token 0 is never predicted (nothing precedes it).
+        return sum(self.labels[1:])
+
+
+def has_tool_support(tokenizer: Any) -> bool:
+    template = tokenizer.chat_template or ""
+    if isinstance(template, dict):
+        template = " ".join(template.values())
+    return "tool_calls" in template or "tools" in template
+
+
+def _call_text(call: dict) -> str:
+    fn = call["function"]
+    try:
+        args: Any = json.loads(fn["arguments"])
+    except (TypeError, ValueError):
+        args = fn["arguments"]
+    body = json.dumps({"arguments": args, "name": fn["name"]}, ensure_ascii=False, sort_keys=True)
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+def tools_as_text(messages: list[dict], tools: list[dict] | None) -> list[dict]:
+    """Rewrite tool schemas and calls as JSON text for templates without tool support (see module doc)."""
+    out: list[dict] = []
+    for m in messages:
+        content = m.get("content") or ""
+        calls = m.get("tool_calls") or []
+        if calls:
+            content = "\n".join([content] * bool(content) + [_call_text(c) for c in calls])
+        out.append({"role": m["role"], "content": content})
+    if tools:
+        schemas = "\n".join(json.dumps(t, ensure_ascii=False, sort_keys=True) for t in tools)
+        block = f"{TOOLS_HEADER}\n{schemas}"
+        if out and out[0]["role"] == "system":
+            out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{block}" if out[0]["content"] else block}
+        else:
+            out.insert(0, {"role": "system", "content": block})
+    return out
+
+
+def _native_message(m: dict) -> dict:
+    # Templates with tool support expect call arguments as a mapping (they `tojson` it themselves).
+    out = {k: v for k, v in m.items() if v is not None}
+    if out.get("tool_calls"):
+        out["tool_calls"] = [
+            {**c, "function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
+            for c in out["tool_calls"]
+        ]
+    return out
+
+
+def _template(tokenizer: Any, messages: list[dict], tools: list[dict] | None, generation_prompt: bool) -> str:
+    kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": generation_prompt}
+    if tools:
+        kwargs["tools"] = tools
+    return tokenizer.apply_chat_template(messages, **kwargs)
+
+
+def render(conv: Conversation, tokenizer: Any) -> Rendered:
+    """The exact training text of `conv` and the character spans of every assistant turn.
+
+    Spans come from rendering growing prefixes of the conversation: an assistant turn starts where
+    the prefix rendered with a generation prompt ends, and ends where the prefix including it ends.
+    That needs a template whose renderings of prefixes are prefixes of the full text; one that is not
+    (e.g. it rewrites earlier turns) is reported rather than trained on with misplaced labels.
+    """
+    native = has_tool_support(tokenizer)
+    tools = conv.get("tools") or None
+    if native:
+        messages = [_native_message(m) for m in conv["messages"]]
+        template_tools = tools
+    else:
+        messages = tools_as_text(conv["messages"], tools)
+        template_tools = None
+    text = _template(tokenizer, messages, template_tools, False)
+    spans: list[tuple[int, int]] = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = _template(tokenizer, messages[:i], template_tools, True)
+        upto = _template(tokenizer, messages[: i + 1], template_tools, False)
+        if not (text.startswith(before) and text.startswith(upto) and len(upto) > len(before)):
+            raise ValueError(
+                f"record {conv.get('_id')}: the chat template does not render message prefixes as prefixes "
+                "of the whole conversation, so assistant turns cannot be located — use a model whose chat "
+                "template appends turns (ChatML, Llama-3) or report this template"
+            )
+        spans.append((len(before), len(upto)))
+    return Rendered(text=text, spans=spans)
+
+
+def tokenize(rendered: Rendered, tokenizer: Any, max_len: int | None = None) -> Example:
+    """Tokens of the rendered text with their loss flags (a token carries loss if it starts in a span)."""
+    enc = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+    ids: list[int] = enc["input_ids"]
+    labels = [False] * len(ids)
+    s = 0
+    for i, (start, _end) in enumerate(enc["offset_mapping"]):
+        while s < len(rendered.spans) and start >= rendered.spans[s][1]:
+            s += 1
+        if s < len(rendered.spans) and rendered.spans[s][0] <= start:
+            labels[i] = True
+    truncated = max_len is not None and len(ids) > max_len
+    if truncated:
+        ids, labels = ids[:max_len], labels[:max_len]
+    return Example(input_ids=ids, labels=labels, truncated=truncated)
+
+
+def encode(conv: Conversation, tokenizer: Any, max_len: int | None = None) -> Example:
+    """render + tokenize."""
+    return tokenize(render(conv, tokenizer), tokenizer, max_len)

@@ -1,0 +1,232 @@
+"""The whole build on small hand-made corpora: accounting, outputs, determinism, kill-and-rerun, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from emergent.config import load_config
+from emergent.curate.build import build
+from emergent.data.store import read_conversations
+
+VOCAB = (
+    "river mountain garden kitchen window letter museum harbour engine market teacher student village bridge forest "
+    "library ocean island desert castle planet signal network battery camera doctor farmer painter singer writer "
+    "bicycle journey morning evening winter summer autumn spring coffee bread cheese apple orange lemon carrot "
+    "silver golden purple yellow quiet bright gentle rapid ancient modern careful clever honest simple strange"
+).split()
+EVAL_PROMPT = (
+    "Describe the journey of a golden bicycle across the ancient desert toward the quiet harbour at evening light"
+)
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(VOCAB) for _ in range(n)).capitalize() + "."
+
+
+def _openai(user: str, assistant: str) -> str:
+    return json.dumps({"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]})
+
+
+def make_corpora(folder: Path, n: int = 120, seed: int = 0) -> dict[str, int]:
+    """Three sources with planted exact and near duplicates, spam, an eval leak and a too-short row."""
+    rng = random.Random(seed)
+    a, b, c = [], [], []
+    for _ in range(n):
+        a.append(_openai(_sentence(rng, 12), _sentence(rng, 40)))
+    for _ in range(n // 2):
+        b.append(_openai(_sentence(rng, 12), _sentence(rng, 40)))
+    c = [_openai(_sentence(rng, 10), _sentence(rng, 30)) for _ in range(n // 2)]
+    # Exact duplicates: same text up to case and spacing, in another source.
+    for line in a[:5]:
+        rec = json.loads(line)
+        for m in rec["messages"]:
+            m["content"] = "  " + m["content"].replace(" ", " \t ").upper()
+        b.append(json.dumps(rec))
+    # Near duplicates: one word changed in a long record.
+    for line in a[5:10]:
+        rec = json.loads(line)
+        words = rec["messages"][1]["content"].split()
+        words[-1] = "zeppelin."  # one word changed: Jaccard of 5-gram shingles ~0.96
+        rec["messages"][1]["content"] = " ".join(words)
+        c.append(json.dumps(rec))
+    c.append(_openai("Repeat after me please", "spam spam eggs " * 40))
+    c.append(_openai("hi", "ok"))
+    c.append(_openai("Please write this: " + EVAL_PROMPT, "Once upon a time a bicycle rolled on."))
+    c.append("{not json")
+    for name, lines in (("a", a), ("b", b), ("c", c)):
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+    return {"a": len(a), "b": len(b), "c": len(c)}
+
+
+def make_config(folder: Path, workers: int = 0, extra: dict | None = None) -> Path:
+    (folder / "eval_prompts.txt").write_text(EVAL_PROMPT + "\n")
+    cfg = {
+        "name": "t",
+        "seed": 3,
+        "output_dir": str(folder / "run"),
+        "sources": [
+            {"name": "a", "format": "openai", "path": "a.jsonl", "category": "technical", "license": "MIT"},
+            {"name": "b", "format": "openai", "path": "b.jsonl", "category": "empathetic"},
+            {"name": "c", "format": "openai", "path": "c.jsonl", "category": "creative"},
+        ],
+        "curate": {
+            "workers": workers,
+            "chunk_size": 64,
+            "decontaminate": {"files": ["eval_prompts.txt"], "eval_suites": False},
+            **(extra or {}),
+        },
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("build")
+    sizes = make_corpora(folder)
+    cfg = load_config(make_config(folder))
+    out = folder / "out"
+    manifest = build(cfg, out, show_progress=False)
+    return folder, out, manifest, sizes
+
+
+def test_manifest_adds_up_and_counts_each_kind(built):
+    folder, out, m, sizes = built
+    c = m["counts"]
+    assert c["input"] == sum(sizes.values())
+    parts = (
+        "quarantined",
+        "filtered",
+        "exact_duplicates",
+        "near_duplicates",
+        "prompt_duplicates",
+        "contaminated",
+        "capped",
+        "output",
+    )
+    assert c["input"] == sum(c[k] for k in parts)
+    assert c["exact_duplicates"] == 5 and c["near_duplicates"] == 5 and c["contaminated"] == 1
+    assert c["quarantined"] == 1
+    assert m["reasons"]["too_short"] == 1 and m["reasons"]["repeated_ngrams"] == 1 and m["reasons"]["eval_overlap"] == 1
+    for name, s in m["sources"].items():
+        assert s["input"] == sum(s[k] for k in parts), name
+    assert c["output"] == sum(1 for _ in read_conversations(out))
+    assert json.loads((out / "manifest.json").read_text()) == m
+
+
+def test_duplicates_point_at_the_record_kept(built):
+    _, out, _, _ = built
+    kept = {c["_id"]: c for c in read_conversations(out)}
+    exact = [json.loads(line) for line in (out / "dropped" / "exact_dedup.jsonl").read_text().splitlines()]
+    near = [json.loads(line) for line in (out / "dropped" / "near_dedup.jsonl").read_text().splitlines()]
+    assert len(exact) == 5 and len(near) == 5
+    for entry in exact + near:
+        assert entry["duplicate_of"] in kept
+        # Source order decides: the copy in source "a" (listed first) survives.
+        assert kept[entry["duplicate_of"]]["_source"] == "a" and entry["_source"] != "a"
+    assert {e["reason"] for e in exact} == {"exact_duplicate"} and {e["reason"] for e in near} == {"near_duplicate"}
+    decon = json.loads((out / "dropped" / "decontaminate.jsonl").read_text())
+    assert decon["reason"] == "eval_overlap" and decon["_source"] == "c"
+
+
+def test_composition_phases_and_warnings(built):
+    _, out, m, _ = built
+    assert m["composition"]["technical"]["count"] == m["sources"]["a"]["output"]
+    assert m["composition"]["technical"]["status"] == "above_max"
+    assert any("infeasible targets" in w for w in m["warnings"])
+    assert m["composition_before_dedup"]["empathetic"]["count"] == m["sources"]["b"]["output"] + 5
+    p1 = m["phases"]["phase1_foundation"]
+    assert p1["examples"] == m["composition"]["technical"]["count"] and p1["categories"] == {
+        "technical": p1["examples"]
+    }
+    assert m["phases"]["phase4_mixed"]["examples"] == m["counts"]["output"]
+    assert p1["tokens"] > 0
+    ids4 = pq.read_table(out / "phases" / "phase4_mixed.parquet").column("_id").to_pylist()
+    ids5 = pq.read_table(out / "phases" / "phase5_fine_tuning.parquet").column("_id").to_pylist()
+    mixture = [c["_id"] for c in read_conversations(out)]
+    assert sorted(ids4) == sorted(mixture) == sorted(ids5)
+    assert ids4 != mixture and ids4 != ids5  # shuffled, with a different seed per phase
+    assert all(c["_category"] for c in read_conversations(out))
+
+
+def test_rerun_is_byte_identical_and_independent_of_workers(built, tmp_path):
+    folder, out, _, _ = built
+    again = tmp_path / "again"
+    build(load_config(make_config(folder, workers=2)), again, show_progress=False)
+    assert tree_bytes(again) == tree_bytes(out)
+
+
+def test_caps_downsample_and_enter_the_identity(built, tmp_path):
+    folder, _, _, _ = built
+    cfg = load_config(make_config(folder, extra={"caps": {"sources": {"a": 0.4}}}))
+    m = build(cfg, tmp_path / "capped", show_progress=False)
+    assert m["counts"]["capped"] > 0 and m["sources"]["a"]["share"] <= 0.4
+    assert m["reasons"]["capped_source"] == m["counts"]["capped"]
+    capped = (tmp_path / "capped" / "dropped" / "caps.jsonl").read_text().splitlines()
+    assert len(capped) == m["counts"]["capped"]
+
+
+def _run_build(config: Path, out: Path) -> subprocess.Popen:
+    code = "import sys; from emergent.cli import main; sys.argv = ['emergent', 'data', 'build', sys.argv[1], '-o', sys.argv[2], '--quiet']; main()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, str(config), str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+@pytest.mark.slow
+def test_kill_mid_build_then_rerun_gives_identical_output(tmp_path):
+    make_corpora(tmp_path, n=3000, seed=1)
+    config = make_config(tmp_path)
+    clean = tmp_path / "clean"
+    build(load_config(config), clean, show_progress=False)
+    out = tmp_path / "out"
+    build(load_config(config), out, show_progress=False)
+    before = tree_bytes(out)
+    proc = _run_build(config, out)
+    staging = tmp_path / ".out.partial" / "_work" / "staging.arrow"
+    deadline = time.time() + 120
+    while not staging.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the build finished before it could be killed; make the corpus bigger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert tree_bytes(out) == before  # the complete earlier output is untouched
+    assert (tmp_path / ".out.partial").exists()
+    proc = _run_build(config, out)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()
+    assert not (tmp_path / ".out.partial").exists()
+    assert tree_bytes(out) == tree_bytes(clean)
+
+
+def test_cli_build_and_report(built, tmp_path):
+    from typer.testing import CliRunner
+
+    from emergent.cli import app
+
+    folder, _, _, _ = built
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["data", "build", str(make_config(folder)), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert (out / "manifest.json").is_file() and (out / "phases" / "phase1_foundation.parquet").is_file()
+    report = CliRunner().invoke(app, ["data", "report", str(out)])
+    assert report.exit_code == 0, report.output
+    for word in ("composition", "curriculum phases", "eval_overlap", "infeasible targets"):
+        assert word in report.output
+    missing = CliRunner().invoke(app, ["data", "report", str(tmp_path / "nowhere")])
+    assert missing.exit_code != 0 and "data build" in missing.output

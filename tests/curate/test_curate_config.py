@@ -1,0 +1,31 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from emergent.curate.config import CurateConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("name", ["seed.yaml", "quickstart.yaml"])
+def test_shipped_curate_sections_validate_and_equal_the_seed_defaults(name):
+    section = yaml.safe_load((CONFIGS / name).read_text())["curate"]
+    assert CurateConfig.model_validate(section) == CurateConfig()
+
+
+def test_unknown_keys_and_bad_values_fail():
+    with pytest.raises(ValidationError, match="extra"):
+        CurateConfig.model_validate({"near_dedup": {"treshold": 0.8}})
+    with pytest.raises(ValidationError, match="bands and rows"):
+        CurateConfig.model_validate({"near_dedup": {"bands": 8}})
+    with pytest.raises(ValidationError, match="unknown category"):
+        CurateConfig.model_validate({"phases": [{"name": "p", "categories": ["poetry"]}]})
+    with pytest.raises(ValidationError, match="share of the output"):
+        CurateConfig.model_validate({"caps": {"sources": {"gsm8k": 1.5}}})
+
+
+def test_seed_aliases_are_accepted_in_targets():
+    cfg = CurateConfig.model_validate({"targets": {"code_technical": [0.2, 0.3]}})
+    assert cfg.targets == {"technical": (0.2, 0.3)}

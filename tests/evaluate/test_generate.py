@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mock_openai import mock_server
+
+from emergent.evaluate.config import DecodingConfig, EndpointConfig
+from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
+from emergent.evaluate.suite import Item
+
+PROMPTS = [
+    [{"role": "user", "content": "Hi"}],
+    [{"role": "user", "content": "Write a long and detailed poem about the sea and the wind, please."}],
+    [{"role": "user", "content": "What is 2 + 2?"}],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A LoRA adapter with random (non-zero) B so it changes the outputs, saved like `emergent train` does."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    peft_model = get_peft_model(model, cfg)
+    out = tmp_path_factory.mktemp("adapter")
+    peft_model.save_pretrained(out)
+    return out
+
+
+def _gen(model_dir: Path, adapter: Path | None, batch: int) -> LocalGenerator:
+    return LocalGenerator(str(model_dir), adapter, DecodingConfig(max_new_tokens=8), batch, "cpu")
+
+
+def test_batched_left_padded_greedy_equals_one_at_a_time(tiny_model_dir: Path):
+    one = _gen(tiny_model_dir, None, 1).generate(PROMPTS, [None] * 3, use_adapter=False)
+    batched = _gen(tiny_model_dir, None, 3).generate(PROMPTS, [None] * 3, use_adapter=False)
+    assert batched == one and all(isinstance(t, str) for t in one)
+
+
+def test_base_pass_with_adapter_loaded_equals_the_plain_base_model(tiny_model_dir: Path, tiny_adapter: Path):
+    plain = _gen(tiny_model_dir, None, 3).generate(PROMPTS, [None] * 3, use_adapter=False)
+    both = _gen(tiny_model_dir, tiny_adapter, 3)
+    assert both.generate(PROMPTS, [None] * 3, use_adapter=False) == plain
+    assert both.generate(PROMPTS, [None] * 3, use_adapter=True) != plain
+    with pytest.raises(ValueError, match="no adapter was loaded"):
+        _gen(tiny_model_dir, None, 1).generate(PROMPTS[:1], [None], use_adapter=True)
+
+
+def test_tools_are_rendered_like_training_renders_them(tiny_model_dir: Path):
+    gen = _gen(tiny_model_dir, None, 1)
+    tool = {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    text = gen.render([{"role": "user", "content": "Weather in Rome?"}], [tool])
+    assert '"name": "get_weather"' in text and text.endswith("<|im_start|>assistant\n")
+
+
+def test_a_missing_adapter_folder_is_named(tiny_model_dir: Path, tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+        _gen(tiny_model_dir, tmp_path, 1)
+
+
+def test_dialogues_see_their_own_earlier_replies():
+    seen: list[list[list[dict]]] = []
+
+    class Echo:
+        has_adapter = False
+
+        def generate(self, convs, tools, use_adapter):
+            seen.append([list(c) for c in convs])
+            return [f"reply{len(c)}" for c in convs]
+
+    items = [Item("a", "consistency", ["u1", "u2", "u3"], ["x"] * 3), Item("b", "prompt", ["only"], ["y"])]
+    replies = run_items(Echo(), items, use_adapter=False)
+    assert replies == {"a": ["reply1", "reply3", "reply5"], "b": ["reply1"]}
+    assert len(seen) == 3 and len(seen[0]) == 2 and len(seen[1]) == 1  # turn 1 batches only dialogue a
+    assert seen[2][0][-2] == {"role": "assistant", "content": "reply3"}
+
+
+def test_endpoint_generation_sends_identical_decoding_and_reads_tool_calls(monkeypatch):
+    monkeypatch.setenv("EMERGENT_TEST_ENDPOINT_KEY", "k")
+
+    def reply(payload):
+        if payload.get("tools"):
+            return {
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+                    }
+                ],
+            }
+        return {"content": f"hello from {payload['model']}"}
+
+    with mock_server(reply) as (url, seen):
+        cfg = EndpointConfig(
+            base_url=url, model="base-m", adapter_model="lora-m", api_key_env="EMERGENT_TEST_ENDPOINT_KEY"
+        )
+        gen = EndpointGenerator(cfg, DecodingConfig(max_new_tokens=5))
+        tool = {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+        out = gen.generate(PROMPTS[:1] * 2, [None, [tool]], use_adapter=True)
+        base = gen.generate(PROMPTS[:1], [None], use_adapter=False)
+    assert out[0] == "hello from lora-m" and base == ["hello from base-m"]
+    assert json.loads(out[1]) == {"name": "get_weather", "arguments": {"city": "Rome"}}
+    payloads = [s["payload"] for s in seen]
+    assert all(p["temperature"] == 0.0 and p["max_tokens"] == 5 for p in payloads)
+    assert any(p.get("tools") == [{"type": "function", "function": tool}] for p in payloads)

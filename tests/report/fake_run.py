@@ -1,0 +1,280 @@
+"""A realistic finished run folder, written from the stage contract (issues 3, 4, 5), for report tests."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+CONTEXTS = ["technical", "empathetic", "creative", "analytical", "tool_use", "ethical", "conversational", "factual"]
+PHASES = [
+    ("phase1_foundation", ["technical", "factual", "tool_use", "instructional"], 2e-5),
+    ("phase2_analytical", ["analytical", "ethical", "specialized"], 1.5e-5),
+    ("phase3_empathic_creative", ["empathetic", "creative", "conversational"], 1e-5),
+    ("phase4_mixed", ["all"], 5e-6),
+    ("phase5_fine_tuning", ["all"], 3e-6),
+]
+TARGETS = {
+    "technical": (0.25, 0.30),
+    "instructional": (0.20, 0.25),
+    "analytical": (0.15, 0.20),
+    "conversational": (0.12, 0.15),
+    "empathetic": (0.10, 0.12),
+    "creative": (0.08, 0.10),
+    "tool_use": (0.05, 0.08),
+    "factual": (0.05, 0.08),
+    "ethical": (0.03, 0.05),
+    "specialized": (0.02, 0.04),
+}
+
+
+def _est(mean: float, half: float) -> dict:
+    return {"mean": round(mean, 4), "ci95": [round(mean - half, 4), round(mean + half, 4)]}
+
+
+def manifest() -> dict:
+    counts = {
+        "technical": 640,
+        "instructional": 410,
+        "analytical": 380,
+        "conversational": 170,
+        "empathetic": 150,
+        "creative": 120,
+        "tool_use": 160,
+        "factual": 150,
+        "ethical": 90,
+        "specialized": 0,
+    }
+    total = sum(counts.values())
+    comp = {}
+    for b, n in counts.items():
+        lo, hi = TARGETS[b]
+        share = n / total
+        comp[b] = {
+            "count": n,
+            "share": share,
+            "target": [lo, hi],
+            "status": "ok" if lo <= share <= hi else ("below" if share < lo else "above"),
+        }
+    return {
+        "counts": {
+            "input": 2700,
+            "quarantined": 41,
+            "filtered": 137,
+            "exact_duplicates": 55,
+            "near_duplicates": 175,
+            "contaminated": 22,
+            "output": total,
+        },
+        "reasons": {
+            "too_short": 80,
+            "repeated_ngrams": 31,
+            "echo": 12,
+            "offensive": 14,
+            "exact_duplicate": 55,
+            "near_duplicate": 175,
+            "contaminated": 22,
+            "missing_field": 41,
+        },
+        "sources": {
+            "gsm8k": {"input": 400, "output": 371, "license": "MIT", "category": "analytical"},
+            "mbpp": {"input": 500, "output": 452, "license": "CC-BY-4.0", "category": "technical"},
+            "counsel_chat": {"input": 300, "output": 150, "license": "MIT", "category": "empathetic"},
+            "aesop": {"input": 200, "output": 120, "license": "Public-Domain", "category": "creative"},
+            "bfcl": {"input": 180, "output": 160, "license": "Apache-2.0", "category": "tool_use"},
+            "self_instruct": {"input": 1120, "output": 1017, "license": "Apache-2.0", "category": None},
+        },
+        "composition": comp,
+        "composition_before_dedup": {
+            b: {"count": int(c["count"] * 1.1), "share": c["share"], "target": c["target"], "status": c["status"]}
+            for b, c in comp.items()
+        },
+        "diversity": {"entropy_bits": 3.02, "effective_buckets": 8.1},
+        "phases": {
+            name: {"examples": 400 + 50 * i, "tokens": 90_000 + 9_000 * i, "categories": cats}
+            for i, (name, cats, _) in enumerate(PHASES)
+        },
+        "warnings": ["targets infeasible: lower bounds sum to 105%", "specialized: 0.0% is below its target 2-4%"],
+    }
+
+
+def train_files(out: Path) -> None:
+    rng = random.Random(0)
+    out.mkdir(parents=True, exist_ok=True)
+    lines, phases, step, loss = [], [], 0, 2.9
+    for name, cats, lr in PHASES:
+        steps = 8
+        first_loss = None
+        for s in range(steps):
+            step += 1
+            warm = 1
+            cur_lr = (
+                lr * (s + 1) / warm if s < warm else lr * 0.5 * (1 + math.cos(math.pi * (s - warm) / (steps - warm)))
+            )
+            loss = max(0.6, loss - 0.05 + rng.uniform(-0.04, 0.04))
+            first_loss = first_loss or loss
+            lines.append(
+                {
+                    "phase": name,
+                    "step": s + 1,
+                    "global_step": step,
+                    "loss": round(loss, 4),
+                    "learning_rate": cur_lr,
+                    "tokens_per_s": 80 + rng.uniform(-5, 5),
+                    "epoch": (s + 1) / steps,
+                }
+            )
+        phases.append(
+            {
+                "name": name,
+                "categories": cats,
+                "learning_rate": lr,
+                "steps": steps,
+                "examples": 64,
+                "tokens": 30_000,
+                "loss_first": round(first_loss, 4),
+                "loss_last": round(loss, 4),
+                "seconds": 360.0,
+                "tokens_per_s": 83.3,
+            }
+        )
+    (out / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (out / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "model": "smollm2-135m-instruct",
+                "peft": {
+                    "r": 32,
+                    "lora_alpha": 64,
+                    "lora_dropout": 0.05,
+                    "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],
+                },
+                "device": "cpu",
+                "precision": "fp32",
+                "phases": phases,
+            }
+        )
+    )
+    adapter = out / "adapter"
+    adapter.mkdir(exist_ok=True)
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "base_model_name_or_path": "/root/.cache/emergent/models/smollm2-135m-instruct",
+                "peft_type": "LORA",
+                "r": 32,
+                "lora_alpha": 64,
+                "task_type": "CAUSAL_LM",
+            }
+        )
+    )
+
+
+RESPONSES = {
+    "technical": "Use slicing:\n```python\nitems[::-1]\n```\nIt returns a reversed copy.",
+    "empathetic": "I'm sorry you feel this way. It's okay to feel stressed; you're not alone, take care of yourself.",
+    "creative": "Once upon a time a fox wandered into the forest and whispered to the moon.",
+    "analytical": "First, 15% of 240 is 0.15 * 240 = 36, so the answer is 36.",
+    "tool_use": '{"name": "get_weather", "arguments": {"city": "Madrid"}}',
+    "ethical": "It depends: some people argue it is wrong, however others consider the harm small.",
+    "conversational": "Hey, pretty good thanks! How about you?",
+    "factual": "The Sahara is the largest hot desert.",
+}
+
+
+def _turn(
+    side: str, item: str, kind: str, turn: int, context: str, hit: bool, shift_at: int | None = None, detail: int = 0
+) -> dict:
+    """One scored turn as emergent.evaluate.run.score_turns writes it."""
+    from emergent.evaluate.style import style_features
+
+    predicted = context if hit else "conversational" if context != "conversational" else "factual"
+    response = RESPONSES[predicted] if side == "adapter" else f"Sure. Here is an answer about {context} <b>{item}</b>."
+    response += " More detail follows here." * detail
+    probs = {c: 0.02 for c in CONTEXTS}
+    probs[predicted] = 0.86
+    return {
+        "side": side,
+        "id": item,
+        "kind": kind,
+        "turn": turn,
+        "shift_at": shift_at,
+        "context": context,
+        "prompt": f"A {context} question {item} <with markup>?" + " Please explain why, step by step." * detail,
+        "response": response,
+        "predicted": predicted,
+        "probs": probs,
+        "style_hit": hit,
+        "profile": style_features(response),
+    }
+
+
+def scored_turns(side: str, seed: int) -> list[dict]:
+    """Prompts (3 per context), 2 consistency and 3 transition dialogues; the adapter hits more often."""
+    rng = random.Random(seed)
+    p_hit = 0.8 if side == "adapter" else 0.35
+    turns = [
+        _turn(side, f"{c}-{k}", "prompt", 0, c, rng.random() < p_hit, detail=(k + i) % 3)
+        for i, c in enumerate(CONTEXTS)
+        for k in range(3)
+    ]
+    for d, c in enumerate(["empathetic", "technical"]):
+        turns += [_turn(side, f"consistency-{d}", "consistency", t, c, rng.random() < p_hit) for t in range(3)]
+    for d, (a, b) in enumerate([("technical", "empathetic"), ("factual", "creative"), ("ethical", "factual")]):
+        turns += [
+            _turn(side, f"transition-{d}", "transition", t, a if t < 1 else b, rng.random() < p_hit, 1)
+            for t in range(3)
+        ]
+    return turns
+
+
+_EVAL_CACHE: dict[str, str] = {}
+
+
+def eval_files(out: Path) -> None:
+    """eval.json and generations.jsonl computed by the evaluation stage's own metric code on scored turns."""
+    out.mkdir(parents=True, exist_ok=True)
+    if not _EVAL_CACHE:  # the metrics (bootstrap, cross-validation) take seconds: compute them once
+        _EVAL_CACHE.update(_eval_texts())
+    for name, text in _EVAL_CACHE.items():
+        (out / name).write_text(text.replace("@ADAPTER@", str(out.parent / "train" / "adapter")))
+
+
+def _eval_texts() -> dict[str, str]:
+    from emergent.evaluate.run import assemble, differences, side_metrics
+
+    scored = {"base": scored_turns("base", 1), "adapter": scored_turns("adapter", 2)}
+    per_side = {side: side_metrics(t, CONTEXTS, 100, 0) for side, t in scored.items()}
+    ev = {
+        "model": "smollm2-135m-instruct",
+        "adapter": "@ADAPTER@",
+        "sides": ["base", "adapter"],
+        "device": "cpu",
+        "suite": {
+            "files": ["default"],
+            "prompts": 24,
+            "consistency_dialogues": 2,
+            "transition_dialogues": 3,
+            "contexts": CONTEXTS,
+        },
+        **assemble(per_side, differences(scored["base"], scored["adapter"], 100, 0)),
+        "contamination": {"checked": True, "ngram": 13, "items": 29, "contaminated": ["factual-2"], "rate": 0.0345},
+        "judge": None,
+        "seconds": {"generate_base": 41.2, "generate_adapter": 44.9, "total": 97.5},
+    }
+    return {
+        "eval.json": json.dumps(ev, indent=2),
+        "generations.jsonl": "".join(json.dumps(t) + "\n" for side in scored.values() for t in side),
+    }
+
+
+def make_fake_run(run: Path, *, train: bool = True, evaluate: bool = True) -> Path:
+    """Write RUN/data/manifest.json and, optionally, RUN/train/* and RUN/eval/*."""
+    (run / "data").mkdir(parents=True, exist_ok=True)
+    (run / "data" / "manifest.json").write_text(json.dumps(manifest()))
+    if train:
+        train_files(run / "train")
+    if evaluate:
+        eval_files(run / "eval")
+    return run

@@ -1,0 +1,114 @@
+"""Hand-written phase files (tool calls, multi-turn, system prompts) and configs for the trainer tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emergent.config import parse_config
+from emergent.data.store import write_conversations
+from emergent.schema import make_conversation, tool_call
+
+PHASES = {
+    "phase1_foundation": ["technical", "factual", "tool_use", "instructional"],
+    "phase2_analytical": ["analytical", "ethical", "specialized"],
+    "phase3_empathic_creative": ["empathetic", "creative", "conversational"],
+    "phase4_mixed": ["all"],
+    "phase5_fine_tuning": ["all"],
+}
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Current weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}
+
+
+def conversations(n: int, offset: int = 0) -> list[dict]:
+    """`n` varied conversations; every fourth has a tool call, every third is multi-turn."""
+    out = []
+    for i in range(offset, offset + n):
+        if i % 4 == 0:
+            city = ["Paris", "Lima", "Oslo", "Accra"][i % 3]
+            msgs = [
+                {"role": "user", "content": f"What is the weather in {city} right now? ({i})"},
+                {"role": "assistant", "content": "", "tool_calls": [tool_call("get_weather", {"city": city})]},
+                {"role": "tool", "content": f'{{"temp_c": {i % 30}}}', "tool_call_id": "call_0", "name": "get_weather"},
+                {"role": "assistant", "content": f"It is {i % 30} degrees Celsius in {city}."},
+            ]
+            out.append(
+                make_conversation(msgs, source="hand", origin=f"t{i}", category="tool_use", tools=[WEATHER_TOOL])
+            )
+        elif i % 3 == 0:
+            msgs = [
+                {"role": "system", "content": "You are a patient listener."},
+                {"role": "user", "content": f"I failed my exam number {i} and feel awful."},
+                {"role": "assistant", "content": "I'm sorry, that sounds really hard. What happened?"},
+                {"role": "user", "content": "I ran out of time on the last questions."},
+                {
+                    "role": "assistant",
+                    "content": "Running out of time is common; next time we can plan a pace together.",
+                },
+            ]
+            out.append(make_conversation(msgs, source="hand", origin=f"e{i}", category="empathetic"))
+        else:
+            msgs = [
+                {"role": "user", "content": f"Write a Python function that returns {i} squared."},
+                {"role": "assistant", "content": f"def square():\n    return {i} * {i}  # = {i * i}" + " ok" * (i % 7)},
+            ]
+            out.append(make_conversation(msgs, source="hand", origin=f"c{i}", category="technical"))
+    return out
+
+
+def write_phases(data_dir: Path, per_phase: int = 12) -> Path:
+    for k, name in enumerate(PHASES):
+        write_conversations(conversations(per_phase, offset=100 * k), data_dir / "phases" / f"{name}.parquet")
+    return data_dir
+
+
+def config_dict(model_dir: Path, tmp: Path, **training) -> dict:
+    """Config values for the tiny model: small rows, tiny batches, every phase a few steps."""
+    phases = [
+        {"name": name, "learning_rate": lr, "categories": cats}
+        for (name, cats), lr in zip(PHASES.items(), [2e-3, 1.5e-3, 1e-3, 5e-4, 3e-4], strict=False)
+    ]
+    settings = {
+        "phases": phases,
+        "batch_size": 1,
+        "gradient_accumulation": 2,
+        "max_seq_len": 192,
+        "warmup_ratio": 0.3,
+        "checkpoint_every_steps": 2,
+        "precision": "fp32",
+    }
+    settings.update(training)
+    data = {
+        "seed": 0,
+        "output_dir": str(tmp / "run"),
+        "model": {"name": str(model_dir)},
+        "peft": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0},
+        "training": settings,
+    }
+    return data
+
+
+def make_config(model_dir: Path, tmp: Path, **training) -> object:
+    """The parsed RunConfig of `config_dict`."""
+    return parse_config(config_dict(model_dir, tmp, **training), tmp / "config.yaml")
+
+
+@pytest.fixture
+def phase_dir(tmp_path: Path) -> Path:
+    return write_phases(tmp_path / "data")
+
+
+@pytest.fixture(autouse=True, scope="package")
+def one_torch_thread():
+    """The tiny model's matrices are too small to share across threads; on a busy machine two threads
+    spend most of their time waiting on each other (5x slower measured with load average 6)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

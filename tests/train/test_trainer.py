@@ -1,0 +1,203 @@
+"""The curriculum trainer on a tiny Llama: schedules, one adapter carried through, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from peft import get_peft_model_state_dict
+from safetensors.torch import load_file
+
+from emergent.train import trainer
+from emergent.train.trainer import train
+
+from .conftest import PHASES, config_dict, make_config, write_phases
+
+
+def _lora(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in get_peft_model_state_dict(model).items()}
+
+
+def _base(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_model_dir, tmp_path_factory):
+    """One uninterrupted run through all five phases, with the adapter captured at each phase's edges."""
+    tmp = tmp_path_factory.mktemp("run")
+    data = write_phases(tmp / "data")
+    cfg = make_config(tiny_model_dir, tmp)
+    edges: list[dict] = []
+    original = trainer._train_phase
+
+    def spy(*args, **kwargs):
+        model = args[4]
+        start, base_start = _lora(model), _base(model)
+        result = original(*args, **kwargs)
+        edges.append({"start": start, "end": _lora(model), "base_start": base_start, "base_end": _base(model)})
+        return result
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trainer, "_train_phase", spy)
+        summary = train(cfg, data, tmp / "out", show_progress=False)
+    return {"summary": summary, "out": tmp / "out", "data": data, "edges": edges, "tmp": tmp}
+
+
+def test_summary_files_and_metrics(tiny_run):
+    out, summary = tiny_run["out"], tiny_run["summary"]
+    assert [p["name"] for p in summary["phases"]] == list(PHASES)
+    assert json.loads((out / "train_summary.json").read_text()) == summary
+    for p in summary["phases"]:
+        assert p["steps"] >= 3 and p["tokens"] > 0 and p["tokens_per_s"] > 0 and p["examples"] == 12
+        assert set(p) >= {
+            "name",
+            "categories",
+            "learning_rate",
+            "steps",
+            "examples",
+            "tokens",
+            "loss_first",
+            "loss_last",
+            "seconds",
+            "tokens_per_s",
+        }
+        assert (out / "phases" / p["name"] / "adapter" / "adapter_model.safetensors").is_file()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == sum(p["steps"] for p in summary["phases"])
+    assert [m["global_step"] for m in metrics] == list(range(1, len(metrics) + 1))
+    assert not list((out / "checkpoints").glob("*"))  # a finished phase leaves no checkpoints behind
+    assert summary["precision"] == "fp32" and summary["device"] == "cpu"
+
+
+def test_learning_rate_follows_warmup_then_cosine_with_each_phase_peak(tiny_run):
+    metrics = [json.loads(line) for line in (tiny_run["out"] / "metrics.jsonl").read_text().splitlines()]
+    for p in tiny_run["summary"]["phases"]:
+        total = p["steps"]
+        warmup = math.ceil(0.3 * total)
+        seen = [m["learning_rate"] for m in metrics if m["phase"] == p["name"]]
+        expected = []
+        for s in range(total):
+            if s < warmup:
+                expected.append(p["learning_rate"] * s / warmup)
+            else:
+                progress = (s - warmup) / (total - warmup)
+                expected.append(p["learning_rate"] * 0.5 * (1 + math.cos(math.pi * progress)))
+        assert seen == pytest.approx(expected, rel=1e-6, abs=1e-12)
+        assert max(seen) == pytest.approx(p["learning_rate"])
+
+
+def test_one_adapter_is_carried_through_every_phase(tiny_run):
+    edges, out = tiny_run["edges"], tiny_run["out"]
+    assert len(edges) == len(PHASES)
+    for k, name in enumerate(PHASES):
+        saved = load_file(out / "phases" / name / "adapter" / "adapter_model.safetensors")
+        assert saved.keys() == edges[k]["end"].keys()
+        for key, value in edges[k]["end"].items():
+            assert torch.equal(saved[key], value)
+            if k + 1 < len(edges):
+                assert torch.equal(edges[k + 1]["start"][key], value)  # phase k+1 starts where k ended
+        changed = [key for key in saved if not torch.equal(edges[k]["start"][key], edges[k]["end"][key])]
+        assert len(changed) == len(saved)  # every adapter matrix learned something in every phase
+        for key, value in edges[0]["base_start"].items():
+            assert torch.equal(edges[k]["base_end"][key], value)  # the base model never changes
+
+
+def test_final_adapter_loads_with_peft(tiny_run, tiny_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tiny_run["out"]
+    config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert config["peft_type"] == "LORA" and config["r"] == 4 and config["task_type"] == "CAUSAL_LM"
+    assert len(config["target_modules"]) == 7
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), out / "adapter")
+    last = tiny_run["edges"][-1]["end"]
+    for key, value in get_peft_model_state_dict(model).items():
+        assert torch.equal(value, last[key])
+
+
+def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(config_dict(tiny_model_dir, tmp_path)))
+    out = tmp_path / "out"
+    target = out / "checkpoints" / "phase3_empathic_creative-step0000002" / "state.json"
+    cli = Path(sys.executable).parent / "emergent"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as the in-process runs (tests/train/conftest.py)
+    proc = subprocess.Popen([str(cli), "train", str(config), "--data", str(data), "-o", str(out), "--quiet"], env=env)
+    try:
+        deadline = time.time() + 300
+        while not target.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "training finished before it could be killed mid-phase"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (out / "phases" / "phase3_empathic_creative" / "phase.json").exists()
+    finished = {n: (out / "phases" / n / "phase.json").stat().st_mtime_ns for n in list(PHASES)[:2]}
+
+    summary = train(make_config(tiny_model_dir, tmp_path), data, out, resume=True, show_progress=False)
+
+    assert {n: (out / "phases" / n / "phase.json").stat().st_mtime_ns for n in finished} == finished
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["global_step"] for m in metrics] == list(range(1, summary["total_steps"] + 1))
+    resumed = load_file(out / "adapter" / "adapter_model.safetensors")
+    reference = load_file(tiny_run["out"] / "adapter" / "adapter_model.safetensors")
+    for key, value in reference.items():
+        assert torch.equal(resumed[key], value), key
+    assert [p["loss_last"] for p in summary["phases"]] == [p["loss_last"] for p in tiny_run["summary"]["phases"]]
+
+
+def test_missing_phase_files_are_named(tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data")
+    (data / "phases" / "phase2_analytical.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match=r"phase2_analytical\.parquet.*emergent data build"):
+        train(make_config(tiny_model_dir, tmp_path), data, tmp_path / "out", show_progress=False)
+
+
+def test_unknown_target_modules_list_the_models_modules(tiny_model_dir, tmp_path, phase_dir):
+    raw = config_dict(tiny_model_dir, tmp_path)
+    raw["peft"]["target_modules"] = ["q_proj", "c_attn"]
+    from emergent.config import parse_config
+
+    cfg = parse_config(raw, tmp_path / "c.yaml")
+    with pytest.raises(ValueError, match=r"\['c_attn'\].*'down_proj'.*'q_proj'"):
+        train(cfg, phase_dir, tmp_path / "out", show_progress=False)
+
+
+def test_existing_run_needs_resume(tiny_run, tiny_model_dir):
+    cfg = make_config(tiny_model_dir, tiny_run["tmp"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg, tiny_run["data"], tiny_run["out"], show_progress=False)
+
+
+def test_bf16_without_support_falls_back_to_fp32_with_a_warning():
+    from emergent.train.model import choose_precision
+
+    assert choose_precision("bf16", torch.device("cpu"))[0] == "fp32"
+    assert "bf16 is not supported on CPU" in choose_precision("bf16", torch.device("cpu"))[1]
+    assert choose_precision("auto", torch.device("cpu")) == ("fp32", None)
+
+
+def test_out_of_memory_names_the_knobs(tiny_model_dir, tmp_path, phase_dir, monkeypatch):
+    from emergent.train.loss import PackedLoss
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(PackedLoss, "forward", oom)
+    cfg = make_config(tiny_model_dir, tmp_path, max_steps_per_phase=1)
+    with pytest.raises(
+        RuntimeError, match=r"phase1_foundation, step 1: out of memory.*training\.batch_size.*max_seq_len"
+    ):
+        train(cfg, phase_dir, tmp_path / "out", show_progress=False)
