@@ -97,7 +97,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config may start from another (`extends: corpora.yaml`) and override any section of it."""
     data = _read_yaml(path)
     parent = data.pop("extends", None)
@@ -106,7 +106,7 @@ def _with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     base_path = (path.parent / parent).resolve()
     if base_path in seen:
         raise ConfigError(f"{path}: extends: {parent} forms a cycle — remove one of the `extends` keys")
-    base = _with_extends(base_path, (*seen, path.resolve()))
+    base = read_config_data(base_path, (*seen, path.resolve()))
     # Source paths in the base file are relative to the base file, not to the extending one.
     for src in base.get("sources") or []:
         for key in ("path", "paths"):
@@ -120,4 +120,4 @@ def _with_extends(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 def load_config(path: str | Path) -> RunConfig:
     """Read and validate a YAML config; fail with one clear line before any work is done."""
     path = Path(path)
-    return parse_config(_with_extends(path), path)
+    return parse_config(read_config_data(path), path)

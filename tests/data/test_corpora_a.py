@@ -1,4 +1,4 @@
-"""Named corpus readers, part A, on the real files of ../shared/data (configs/corpora-a.part.yaml).
+"""Named corpus readers, part A, on the real files of ../shared/data (configs/corpora.yaml).
 
 Each corpus is ingested whole; the number of records in its files is counted here with the standard
 library, independently of emergent's readers, and must equal accepted + quarantined.
@@ -23,7 +23,7 @@ from emergent.data.ingest import IngestStream
 from emergent.errors import ConfigError, Reject
 from emergent.schema import validate_conversation
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "corpora-a.part.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "corpora.yaml"
 csv.field_size_limit(sys.maxsize)
 
 

@@ -53,6 +53,13 @@ def test_suite_subset_on_smollm2_base_vs_fresh_lora(tmp_path: Path, smollm2_lora
     base = {(g["id"], g["turn"]): g["response"] for g in gens if g["side"] == "base"}
     adapter = {(g["id"], g["turn"]): g["response"] for g in gens if g["side"] == "adapter"}
     assert base == adapter and all(base.values())  # real, non-empty text; B = 0 changes nothing
-    for metric in ("range", "consistency", "transitions", "collapse"):
+    check_result(result)
+
+
+def check_result(result: dict) -> None:
+    for metric in ("range", "consistency", "transitions"):
         assert result[metric]["difference"]["mean"] == 0.0 and result[metric]["difference"]["ci95"] == [0.0, 0.0]
     assert 0.0 <= result["range"]["base"]["mean"] <= 1.0
+    # One prompt per context is too few to cross-validate: collapse says so instead of inventing a number.
+    assert result["collapse"]["base"]["context_predictability"]["folds"] == 0
+    assert result["collapse"]["difference"]["mean"] is None

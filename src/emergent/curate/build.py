@@ -36,7 +36,7 @@ from emergent.curate.pipeline import ChunkExecutor, lsh_shape
 from emergent.curate.steps import Dropped
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
-from emergent.data.store import _from_row
+from emergent.data.store import row_to_conversation
 from emergent.progress import counter_progress
 from emergent.schema import CATEGORIES
 
@@ -197,7 +197,7 @@ def _pass2(
             shards.write(table.take(np.nonzero(st == KEPT)[0]))
             entries: dict[str, list[dict]] = {}
             for j in np.nonzero(st != KEPT)[0]:
-                row = _from_row(table.slice(int(j), 1).to_pylist()[0])
+                row = row_to_conversation(table.slice(int(j), 1).to_pylist()[0])
                 g = offset + int(j)
                 if st[j] == CAPPED:
                     step, entry = "caps", {"reason": _CAP_REASONS[int(cap_kind[g])]}

@@ -354,22 +354,15 @@ def evaluate(clf: Classifier, texts: Sequence[str], labels: Sequence[str]) -> di
 
 def load_classifier_config(path: str | Path) -> tuple[Any, ClassifierConfig]:
     """(RunConfig, ClassifierConfig) from a YAML whose sources all have a known category."""
-    import yaml
     from pydantic import ValidationError
 
-    from emergent.config import load_config, parse_config
+    from emergent.config import read_config_data, parse_config
     from emergent.errors import ConfigError
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found — pass a YAML file such as configs/classifier.yaml")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        load_config(path)  # raises the one-line YAML error with its line number
-        raise
+    data = read_config_data(path)  # the run config's own reading: file checks, YAML errors, `extends:`
     # `classifier:` is this command's own section; the rest is an ordinary run config.
-    section = (data.pop("classifier", None) or {}) if isinstance(data, dict) else {}
+    section = data.pop("classifier", None) or {}
     try:
         settings = ClassifierConfig.model_validate(section)
     except ValidationError as err:

@@ -44,7 +44,8 @@ def _to_row(conv: Conversation) -> dict:
     return row
 
 
-def _from_row(row: dict) -> Conversation:
+def row_to_conversation(row: dict) -> Conversation:
+    """A Parquet row (as from `to_pylist`) back into a conversation dict."""
     messages = []
     for m in row["messages"]:
         msg = {"role": m["role"], "content": m["content"] if m["content"] is not None else ""}
@@ -130,7 +131,7 @@ def read_conversations(path: Path, batch_size: int = 8192) -> Iterator[Conversat
         pf = pq.ParquetFile(f)
         for batch in pf.iter_batches(batch_size=batch_size):
             for row in batch.to_pylist():
-                yield _from_row(row)
+                yield row_to_conversation(row)
 
 
 def count_conversations(path: Path) -> int:
