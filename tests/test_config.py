@@ -101,7 +101,9 @@ def test_unknown_column_map_field_fails_early(tmp_path: Path) -> None:
 def test_extends_reuses_a_base_config_with_its_own_relative_paths(tmp_path: Path) -> None:
     (tmp_path / "base").mkdir()
     (tmp_path / "base" / "d.jsonl").write_text("{}\n")
-    (tmp_path / "base" / "corpora.yaml").write_text("seed: 3\nsources:\n  - {name: a, format: alpaca, path: d.jsonl}\ningest: {shard_size: 10}\n")
+    (tmp_path / "base" / "corpora.yaml").write_text(
+        "seed: 3\nsources:\n  - {name: a, format: alpaca, path: d.jsonl}\ningest: {shard_size: 10}\n"
+    )
     child = tmp_path / "child.yaml"
     child.write_text("extends: base/corpora.yaml\ningest: {max_record_chars: 99}\n")
     cfg = load_config(child)

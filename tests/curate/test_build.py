@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from emergent.config import load_config
-from emergent.curate.build import build
+from emergent.curate.build import ACCOUNTED_PARTS, build
 from emergent.data.store import read_conversations
 
 VOCAB = (
@@ -110,16 +110,7 @@ def test_manifest_adds_up_and_counts_each_kind(built):
     folder, out, m, sizes = built
     c = m["counts"]
     assert c["input"] == sum(sizes.values())
-    parts = (
-        "quarantined",
-        "filtered",
-        "exact_duplicates",
-        "near_duplicates",
-        "prompt_duplicates",
-        "contaminated",
-        "capped",
-        "output",
-    )
+    parts = ACCOUNTED_PARTS
     assert c["input"] == sum(c[k] for k in parts)
     assert c["exact_duplicates"] == 5 and c["near_duplicates"] == 5 and c["contaminated"] == 1
     assert c["quarantined"] == 1

@@ -271,7 +271,13 @@ def test_sgd_service_calls_are_followed_by_their_results(shared_data: Path, inge
     dialogues = json.loads((shared_data / "sgd/dialogues_001.json").read_text())
     service_calls = sum(1 for d in dialogues for t in d["turns"] for f in t["frames"] if f.get("service_call"))
     calls = nonempty_results = 0
-    with_results = sum(1 for d in dialogues for t in d["turns"] for f in t["frames"] if f.get("service_call") and f.get("service_results"))
+    with_results = sum(
+        1
+        for d in dialogues
+        for t in d["turns"]
+        for f in t["frames"]
+        if f.get("service_call") and f.get("service_results")
+    )
     for rec in records:
         tools = {t["name"] for t in rec["tools"]}
         msgs = rec["messages"]

@@ -375,17 +375,21 @@ def _bucket_counts(codes: np.ndarray) -> dict[str, int]:
     return {CATEGORIES[i]: int(n) for i, n in enumerate(counts) if n}
 
 
+# Where every input record ends up: input == sum of these, in total and per source.
+ACCOUNTED_PARTS = (
+    "quarantined",
+    "filtered",
+    "exact_duplicates",
+    "near_duplicates",
+    "prompt_duplicates",
+    "contaminated",
+    "capped",
+    "output",
+)
+
+
 def _check_identity(c: dict, where: str) -> None:
-    parts = (
-        "quarantined",
-        "filtered",
-        "exact_duplicates",
-        "near_duplicates",
-        "prompt_duplicates",
-        "contaminated",
-        "capped",
-        "output",
-    )
+    parts = ACCOUNTED_PARTS
     if c["input"] != sum(c[k] for k in parts):
         raise RuntimeError(
             f"curation accounting broke for {where}: input {c['input']} != " + " + ".join(f"{k} {c[k]}" for k in parts)

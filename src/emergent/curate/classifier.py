@@ -356,7 +356,7 @@ def load_classifier_config(path: str | Path) -> tuple[Any, ClassifierConfig]:
     """(RunConfig, ClassifierConfig) from a YAML whose sources all have a known category."""
     from pydantic import ValidationError
 
-    from emergent.config import read_config_data, parse_config
+    from emergent.config import parse_config, read_config_data
     from emergent.errors import ConfigError
 
     path = Path(path)

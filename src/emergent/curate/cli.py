@@ -52,6 +52,8 @@ def _pct(x: float) -> str:
 
 
 def print_manifest(m: dict) -> None:
+    from emergent.curate.build import ACCOUNTED_PARTS
+
     c = m["counts"]
     counts = Table(title="records")
     for key in c:
@@ -89,20 +91,7 @@ def print_manifest(m: dict) -> None:
             name,
             s["license"] or "?",
             s["category"],
-            *(
-                f"{s[k]:,}"
-                for k in (
-                    "input",
-                    "quarantined",
-                    "filtered",
-                    "exact_duplicates",
-                    "near_duplicates",
-                    "prompt_duplicates",
-                    "contaminated",
-                    "capped",
-                    "output",
-                )
-            ),
+            *(f"{s[k]:,}" for k in ("input", *ACCOUNTED_PARTS)),
             _pct(s["share"]),
         )
     console.print(sources)
