@@ -3,21 +3,13 @@ from __future__ import annotations
 from eval_helpers import STYLED, scored_turn
 
 from emergent.evaluate import metrics as M
+from emergent.evaluate.config import EvalConfig
 from emergent.evaluate.scorer import Prototypes, StyleScorer
 
 
 def test_shipped_prototypes_cover_the_suite_contexts_and_record_their_sources():
     p = Prototypes.load("default")
-    assert set(p.contexts) == {
-        "technical",
-        "empathetic",
-        "creative",
-        "analytical",
-        "tool_use",
-        "ethical",
-        "conversational",
-        "factual",
-    }
+    assert set(p.contexts) == set(EvalConfig().contexts)
     assert p.centroids.shape[1] == 384 and p.meta["sources"]["empathetic"] == ["counsel_chat"]
 
 

@@ -7,6 +7,8 @@ import math
 import random
 from pathlib import Path
 
+from emergent.curate.config import seed_targets
+
 CONTEXTS = ["technical", "empathetic", "creative", "analytical", "tool_use", "ethical", "conversational", "factual"]
 PHASES = [
     ("phase1_foundation", ["technical", "factual", "tool_use", "instructional"], 2e-5),
@@ -15,18 +17,7 @@ PHASES = [
     ("phase4_mixed", ["all"], 5e-6),
     ("phase5_fine_tuning", ["all"], 3e-6),
 ]
-TARGETS = {
-    "technical": (0.25, 0.30),
-    "instructional": (0.20, 0.25),
-    "analytical": (0.15, 0.20),
-    "conversational": (0.12, 0.15),
-    "empathetic": (0.10, 0.12),
-    "creative": (0.08, 0.10),
-    "tool_use": (0.05, 0.08),
-    "factual": (0.05, 0.08),
-    "ethical": (0.03, 0.05),
-    "specialized": (0.02, 0.04),
-}
+TARGETS = seed_targets()
 
 
 def _est(mean: float, half: float) -> dict:

@@ -147,7 +147,8 @@ class PhaseConfig(BaseModel):
         return v if v == "all" else [normalize_category(c) for c in v]
 
 
-def _seed_targets() -> dict[str, tuple[float, float]]:
+def seed_targets() -> dict[str, tuple[float, float]]:
+    """The seed's target share range per bucket (its lower bounds sum to 105 %)."""
     return {
         "technical": (0.25, 0.30),
         "instructional": (0.20, 0.25),
@@ -185,7 +186,7 @@ class CurateConfig(BaseModel):
     categorise: CategoriseConfig = Field(default_factory=CategoriseConfig)
     # Which duplicate survives: earlier source in `sources`, then the longer conversation.
     keep_priority: list[Literal["source_order", "longest"]] = Field(default_factory=lambda: ["source_order", "longest"])
-    targets: dict[str, tuple[float, float]] = Field(default_factory=_seed_targets)
+    targets: dict[str, tuple[float, float]] = Field(default_factory=seed_targets)
     max_bucket_share: float = Field(default=0.30, gt=0, le=1)
     caps: CapsConfig = Field(default_factory=CapsConfig)
     phases: list[PhaseConfig] = Field(default_factory=_seed_phases)
