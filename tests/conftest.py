@@ -58,3 +58,21 @@ def build_tiny_llama(target: Path, seed: int = 0) -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a tiny random Llama (+ real tokenizer) for fast model tests."""
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def build_tiny_adapter(model_dir: Path, target: Path, modules: list[str], seed: int = 0) -> Path:
+    """A LoRA adapter on `model_dir` with random (non-zero) B, so it changes outputs; saved like training does."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=modules, init_lora_weights=False)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), lora).save_pretrained(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def make_tiny_adapter():
+    """`build_tiny_adapter` as a fixture, so test folders need not import this conftest."""
+    return build_tiny_adapter

@@ -18,19 +18,9 @@ PROMPTS = [
 
 
 @pytest.fixture(scope="module")
-def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, make_tiny_adapter) -> Path:
     """A LoRA adapter with random (non-zero) B so it changes the outputs, saved like `emergent train` does."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    cfg = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
-    peft_model = get_peft_model(model, cfg)
-    out = tmp_path_factory.mktemp("adapter")
-    peft_model.save_pretrained(out)
-    return out
+    return make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter"), ["q_proj", "v_proj", "o_proj"], seed=1)
 
 
 def _gen(model_dir: Path, adapter: Path | None, batch: int) -> LocalGenerator:

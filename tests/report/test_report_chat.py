@@ -21,17 +21,8 @@ from emergent.report.chat import ChatSession, base_model_name, chat_loop, load_c
 
 
 @pytest.fixture(scope="module")
-def adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
-    model = get_peft_model(base, lora)
-    out = tmp_path_factory.mktemp("adapter")
-    model.save_pretrained(out)
+def adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory, make_tiny_adapter) -> Path:
+    out = make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter"), ["q_proj", "v_proj", "down_proj"])
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == str(tiny_model_dir)
     return out
