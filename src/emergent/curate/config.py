@@ -193,6 +193,10 @@ class CurateConfig(BaseModel):
     # Records per worker task; 0 workers = in-process (deterministic either way).
     workers: int = Field(default=2, ge=0)
     chunk_size: int = Field(default=2048, gt=0)
+    # "ray": pass 1 and the LSH banding run on Ray Data (pip install 'emergent[ray]'); same output.
+    executor: Literal["local", "ray"] = "local"
+    # Ray cluster address; None = $RAY_ADDRESS, else a local cluster started for the build.
+    ray_address: str | None = None
 
     @field_validator("targets")
     @classmethod

@@ -12,7 +12,7 @@ earlier row — deterministic whatever the order of equal keys.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -218,16 +218,23 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def plan_near(
-    keys: np.ndarray, sig: np.ndarray | None, rank: np.ndarray, rows: np.ndarray, threshold: float
+    keys: np.ndarray,
+    sig: np.ndarray | None,
+    rank: np.ndarray,
+    rows: np.ndarray,
+    threshold: float,
+    pairs_fn: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """`keeper[i]` for the candidate `rows` (global row numbers; i itself when kept).
 
     `keys` are the band keys of those rows; `sig` (all rows, may be a disk memmap) verifies each
-    LSH candidate pair against the threshold; None skips verification.
+    LSH candidate pair against the threshold; None skips verification. `pairs_fn` finds the
+    candidate pairs from the band keys (default `candidate_pairs`, in memory; the Ray executor
+    passes a shuffle-based one) and must return them unique, sorted, i < j.
     """
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
-    pairs = candidate_pairs(keys)
+    pairs = (pairs_fn or candidate_pairs)(keys)
     if sig is not None and len(pairs):
         pairs = pairs[signature_agreement(sig, rows[pairs]) >= threshold]
     return rows[_best_of_groups(components(len(rows), pairs), rank[rows])]
