@@ -7,14 +7,23 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     padded to the longest, 2-D attention mask, `model(..., labels=...)` (full-vocabulary logits
     at every position, pads included).
 (b) ours — emergent.train: conversations packed into rows of `--max-seq-len` with attention
-    isolation (restarted position ids, no cache), the output head only on loss-bearing tokens.
+    isolation, the output head only on loss-bearing tokens. Attention as the trainer picks it
+    (`auto`: the flash varlen kernel on CUDA, masked sdpa on CPU).
+
+`--variants` runs several sides in one process, each on a freshly built model, e.g.
+    baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+liger
+options after "ours": sdpa | varlen (attention), compile (torch.compile each decoder layer, as
+`training.compile`), rows=N (packed rows per micro-batch), liger (Liger RMSNorm/SwiGLU/RoPE kernels),
+nockpt (no gradient checkpointing even with --gradient-checkpointing). A side that fails (out of
+memory, compile error) prints its error and the rest go on. Ratios are against the first side.
 
 CPU (default): SmolLM2-135M-Instruct on a real mixture (the quickstart sources, a few records each,
 or --data FILE.parquet).
     python bench/train_throughput.py [--examples 48] [--max-seq-len 512] [--batch 4]
 GPU: random-initialised Llama-3.2-1B / Llama-3.1-8B shapes (no hub), bf16, instruction-like lengths
 (lognormal, median ~380 tokens, cap 2048), the seed's batch 4.
-    python bench/train_throughput.py --gpu --shape 1b [--compile]
+    python bench/train_throughput.py --gpu --shape 1b --variants baseline,ours+sdpa,ours,ours+compile
+    python bench/train_throughput.py --gpu --shape 8b --gradient-checkpointing --examples 128
 """
 
 from __future__ import annotations
@@ -32,9 +41,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from emergent.train.attention import resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
-from emergent.train.model import add_adapter  # noqa: E402
+from emergent.train.model import add_adapter, compile_layers  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
 from emergent.train.render import Example, encode  # noqa: E402
 
@@ -134,6 +144,25 @@ def run(model, batches: list[dict], step, device: torch.device, warmup: int) -> 
     return time.perf_counter() - began, tokens
 
 
+def parse_variant(spec: str) -> dict:
+    """'ours+compile+rows=8' -> {'side': 'ours', 'compile': True, 'rows': 8, ...}."""
+    side, *opts = spec.split("+")
+    if side not in ("baseline", "ours"):
+        raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
+    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False}
+    for opt in opts:
+        key, _, val = opt.partition("=")
+        if key in ("sdpa", "varlen"):
+            v["attn"] = key
+        elif key == "rows" and val.isdigit():
+            v["rows"] = int(val)
+        elif key in ("compile", "liger", "nockpt"):
+            v[key] = True
+        else:
+            raise SystemExit(f"--variants: unknown option {opt!r} in {spec!r}")
+    return v
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gpu", action="store_true", help="random-init Llama shapes on CUDA in bf16")
@@ -144,10 +173,11 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4, help="conversations per baseline micro-batch")
     ap.add_argument("--rows", type=int, default=None, help="packed rows per micro-batch (default: --batch)")
     ap.add_argument("--max-seq-len", type=int, default=None, help="default 512 on CPU, 2048 on GPU")
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--compile", action="store_true", help="torch.compile the model on our side")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed micro-batches per side (compiled: at least 3)")
+    ap.add_argument("--variants", default="baseline,ours", help="sides to run, in order (see above)")
     ap.add_argument("--gradient-checkpointing", action="store_true")
     args = ap.parse_args()
+    variants = [parse_variant(s) for s in args.variants.split(",")]
 
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
@@ -160,11 +190,14 @@ def main() -> None:
         examples = synthetic_examples(args.examples, config.vocab_size, max_len)
         pad_id = 0
 
-        def build():
-            m = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa").to(device)
-            return m
+        def build(attn: str):
+            config._attn_implementation = attn
+            with torch.device(device):  # random init on the GPU: seconds instead of minutes for 8B
+                return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
 
-        what = f"random-init {args.shape} Llama shape, bf16, synthetic lognormal lengths"
+        what = (
+            f"random-init {args.shape} Llama shape, bf16, synthetic lognormal lengths, {torch.cuda.get_device_name()}"
+        )
     else:
         from emergent.models import resolve_model_path
 
@@ -173,55 +206,88 @@ def main() -> None:
         pad_id = tok.pad_token_id
         examples = [encode(c, tok, max_len) for c in real_mixture(args.examples, args.data)]
 
-        def build():
-            return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
+        def build(attn: str):
+            return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn)
 
         what = f"{args.model}, fp32, {len(examples)} real conversations"
 
     lengths = [len(e.input_ids) for e in examples]
     print(f"{what}; {sum(lengths):,} tokens, median length {statistics.median(lengths):.0f}, max {max(lengths)}")
-    results = {}
-    for side in ("baseline", "ours"):
-        torch.manual_seed(0)
-        base = build()
-        base.config.use_cache = False
-        if args.gradient_checkpointing:
-            base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model = add_adapter(base, PeftSettings(), "bench")
-        model.train()
-        if side == "baseline":
-            batches = padded_batches(examples, args.batch, pad_id)
-
-            def step(b, model=model):
-                with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
-                    out = model(
-                        input_ids=b["input_ids"].to(device),
-                        attention_mask=b["attention_mask"].to(device),
-                        labels=b["labels"].to(device),
-                    )
-                out.loss.backward()
-        else:
-            batches = packed_batches(examples, args.rows or args.batch, max_len, pad_id)
-            loss_fn = PackedLoss(model)
-            if args.compile:
-                loss_fn = torch.compile(loss_fn)
-
-            def step(b, loss_fn=loss_fn):
-                with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
-                    total, n = loss_fn(b["input_ids"].to(device), b["position_ids"].to(device), b["targets"].to(device))
-                (total / n.clamp(min=1)).backward()
-
-        seconds, tokens = run(model, batches, step, device, args.warmup)
-        padded = sum(b["input_ids"].numel() for b in batches[args.warmup :])
-        results[side] = tokens / seconds
-        print(
-            f"{side:>8}: {len(batches) - args.warmup} micro-batches, {tokens:,} real tokens "
-            f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s"
-        )
-        del model, base
+    print(f"torch {torch.__version__}; gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}")
+    results: dict[str, float] = {}
+    for spec, v in zip(args.variants.split(","), variants, strict=True):
+        try:
+            results[spec] = run_side(v, args, build, examples, pad_id, device, dtype, max_len)
+        except Exception as exc:  # one failing side (OOM, compile) must not lose the others' figures
+            print(f"{spec:>28}: FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
         if args.gpu:
             torch.cuda.empty_cache()
-    print(f"ratio ours / baseline: {results['ours'] / results['baseline']:.2f}x")
+    first = args.variants.split(",")[0]
+    if first in results:
+        for spec, rate in results.items():
+            print(f"ratio {spec} / {first}: {rate / results[first]:.2f}x")
+
+
+def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len: int) -> float:
+    """Real tokens/s of one side, printed with its details."""
+    torch.manual_seed(0)
+    attn = "sdpa" if v["side"] == "baseline" else resolve_attn_implementation(v["attn"], device)
+    base = build(attn)
+    base.config.use_cache = False
+    if v["liger"]:
+        from liger_kernel.transformers import apply_liger_kernel_to_llama
+
+        apply_liger_kernel_to_llama(
+            rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False, model=base
+        )
+    if args.gradient_checkpointing and not v["nockpt"]:
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = add_adapter(base, PeftSettings(), "bench")
+    model.train()
+    if v["compile"]:
+        compile_layers(model)
+    warmup = max(args.warmup, 3 if v["compile"] else 1)
+    if v["side"] == "baseline":
+        batches = padded_batches(examples, args.batch, pad_id)
+
+        def step(b):
+            with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+                out = model(
+                    input_ids=b["input_ids"].to(device),
+                    attention_mask=b["attention_mask"].to(device),
+                    labels=b["labels"].to(device),
+                )
+            out.loss.backward()
+    else:
+        batches = packed_batches(examples, v["rows"] or args.rows or args.batch, max_len, pad_id)
+        loss_fn = PackedLoss(model)
+
+        def step(b):
+            with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+                total, n = loss_fn(
+                    b["input_ids"].to(device),
+                    b["position_ids"].to(device),
+                    b["targets"].to(device),
+                    b["cu_seqlens"].to(device),
+                    b["max_seqlen"],
+                )
+            (total / n.clamp(min=1)).backward()
+
+    if len(batches) <= warmup:
+        raise ValueError(f"{len(batches)} micro-batches leave none to time after {warmup} warm-up; raise --examples")
+    began = time.perf_counter()
+    seconds, tokens = run(model, batches, step, device, warmup)
+    padded = sum(b["input_ids"].numel() for b in batches[warmup:])
+    peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
+    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt") if v[k]])
+    print(
+        f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
+        f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s "
+        f"(warm-up {time.perf_counter() - began - seconds:.0f} s{peak})"
+    )
+    if args.gpu:
+        torch.cuda.reset_peak_memory_stats()
+    return tokens / seconds
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ class ModelConfig(BaseModel):
 
     name: str = "smollm2-135m-instruct"
     trust_remote_code: bool = False
-    # sdpa isolates packed sequences once transformers builds the per-document mask (see findings.md).
-    attn_implementation: str = "sdpa"
+    # auto: "varlen" (flash varlen kernel over packed rows, emergent/train/attention.py) on CUDA, else
+    # "sdpa", which isolates packed sequences through a per-document mask (see findings.md). Any
+    # transformers name (eager, flex_attention, flash_attention_2, ...) is passed through.
+    attn_implementation: str = "auto"
     gradient_checkpointing: bool = False
 
 
@@ -92,6 +94,8 @@ class TrainingConfig(BaseModel):
     max_steps_per_phase: int | None = Field(default=None, gt=0)
     max_examples_per_phase: int | None = Field(default=None, gt=0)
     packing: bool = True
+    # torch.compile each decoder layer (fuses norms, rotary, activations, LoRA); costs a compile at start.
+    compile: bool = False
     # Longer conversations are cut at max_seq_len (truncate) or left out (drop); both are counted.
     overlong: Literal["truncate", "drop"] = "truncate"
     checkpoint_every_steps: int = Field(default=50, gt=0)

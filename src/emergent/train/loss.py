@@ -14,6 +14,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from emergent.train.attention import VARLEN
 from emergent.train.packing import IGNORE
 
 
@@ -33,15 +34,26 @@ class PackedLoss(torch.nn.Module):
         self.model = model
 
     def forward(
-        self, input_ids: torch.Tensor, position_ids: torch.Tensor, targets: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        targets: torch.Tensor,
+        cu_seqlens: torch.Tensor | None = None,
+        max_seqlen: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         keep = targets != IGNORE
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        extra = {}
+        if cu_seqlens is not None and base.config._attn_implementation == VARLEN:
+            # transformers passes these keyword arguments down to every attention call.
+            extra = dict(
+                cu_seq_lens_q=cu_seqlens, cu_seq_lens_k=cu_seqlens, max_length_q=max_seqlen, max_length_k=max_seqlen
+            )
         if _has_logit_transform(base.config):
-            logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits[keep]
+            logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
         else:
             hidden = base.get_decoder()(
-                input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False
+                input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
             ).last_hidden_state
             logits = base.get_output_embeddings()(hidden[keep])
         loss_sum = F.cross_entropy(logits.float(), targets[keep], reduction="sum")

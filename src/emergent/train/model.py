@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from emergent.models import resolve_model_path
+from emergent.train.attention import resolve_attn_implementation
 from emergent.train.config import ModelConfig, PeftSettings
 
 
@@ -39,7 +40,7 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
     return tokenizer
 
 
-def load_model(cfg: ModelConfig, precision: str) -> Any:
+def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = None) -> Any:
     """The base model with its KV cache off: packed-sequence isolation needs no cache object."""
     from transformers import AutoModelForCausalLM
 
@@ -48,12 +49,25 @@ def load_model(cfg: ModelConfig, precision: str) -> Any:
         resolve_model_path(cfg.name),
         dtype=dtype,
         trust_remote_code=cfg.trust_remote_code,
-        attn_implementation=cfg.attn_implementation,
+        attn_implementation=resolve_attn_implementation(cfg.attn_implementation, device or torch.device("cpu")),
     )
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
+
+
+def compile_layers(model: torch.nn.Module) -> int:
+    """torch.compile each decoder layer in place (regional compilation); returns how many.
+
+    The layers share one structure, so the compiled code is reused across them: compile time stays
+    that of one layer, while norms, rotary embeddings, activations and the LoRA branches get fused.
+    The output head and loss stay eager (their shapes change with the number of loss tokens).
+    """
+    layers = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    for layer in layers:
+        layer.compile(dynamic=True)
+    return len(layers)
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:

@@ -10,7 +10,9 @@ the next. The same holds for pad tokens: they form their own "document" and carr
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -61,19 +63,35 @@ def row_tensors(examples: Sequence[Example], pad_id: int) -> tuple[list[int], li
     return ids, pos, tgt
 
 
-def collate(rows: Sequence[Sequence[Example]], pad_id: int) -> dict[str, torch.Tensor]:
-    """A micro-batch: rows padded to the longest; pads restart positions and carry no target."""
+def collate(rows: Sequence[Sequence[Example]], pad_id: int) -> dict[str, Any]:
+    """A micro-batch: rows padded to the longest; pads restart positions and carry no target.
+
+    `cu_seqlens` / `max_seqlen` describe the same boundaries for varlen attention over the flattened
+    [rows * width] stream (each row's padding is one more sequence of its own).
+    """
     built = [row_tensors(r, pad_id) for r in rows]
     width = max(len(b[0]) for b in built)
     ids = torch.full((len(built), width), pad_id, dtype=torch.long)
     pos = torch.zeros((len(built), width), dtype=torch.long)
     tgt = torch.full((len(built), width), IGNORE, dtype=torch.long)
     real = 0
+    lengths: list[int] = []
     for i, (row_ids, row_pos, row_tgt) in enumerate(built):
         n = len(row_ids)
         real += n
+        lengths.extend(len(ex.input_ids) for ex in rows[i])
+        if width > n:
+            lengths.append(width - n)
         ids[i, :n] = torch.tensor(row_ids)
         pos[i, :n] = torch.tensor(row_pos)
         pos[i, n:] = torch.arange(width - n)
         tgt[i, :n] = torch.tensor(row_tgt)
-    return {"input_ids": ids, "position_ids": pos, "targets": tgt, "real_tokens": torch.tensor(real)}
+    cu_seqlens = torch.tensor([0, *itertools.accumulate(lengths)], dtype=torch.int32)
+    return {
+        "input_ids": ids,
+        "position_ids": pos,
+        "targets": tgt,
+        "real_tokens": torch.tensor(real),
+        "cu_seqlens": cu_seqlens,
+        "max_seqlen": max(lengths),
+    }

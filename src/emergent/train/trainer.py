@@ -27,7 +27,7 @@ from emergent.train import checkpoint as ckpt
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
 from emergent.train.loss import PackedLoss
-from emergent.train.model import add_adapter, choose_precision, load_model, load_tokenizer
+from emergent.train.model import add_adapter, choose_precision, compile_layers, load_model, load_tokenizer
 from emergent.train.packing import IGNORE, collate
 from emergent.train.schedule import make_scheduler, phase_steps
 
@@ -154,7 +154,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     tokenizer = load_tokenizer(cfg.model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     torch.manual_seed(seed)  # the same LoRA initialisation in every process
-    model = add_adapter(load_model(cfg.model, precision), cfg.peft, cfg.model.name)
+    model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
+    if t.compile:
+        compile_layers(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     wrapped = accelerator.prepare(PackedLoss(model))
     # Taken after prepare: FSDP replaces parameters with sharded ones.
@@ -310,6 +312,8 @@ def _train_phase(
                         batch["input_ids"].to(accelerator.device),
                         batch["position_ids"].to(accelerator.device),
                         batch["targets"].to(accelerator.device),
+                        batch["cu_seqlens"].to(accelerator.device),
+                        batch["max_seqlen"],
                     )
                     accelerator.backward(part * scale)
                 loss_sum += part.detach()

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One prepared GPU session (device machine, H100/H200): kernel checks, then the 1B and 8B throughput
+# benchmarks with each lever as its own side. Logs go to $OUT (or ./gpu-logs). Wheels for packages the
+# machine lacks travel in .whl/ (see bench/RESULTS.md for the list).
+set -uo pipefail
+OUT=${OUT:-gpu-logs}; mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/env.log"
+python3 - <<'PY' 2>&1 | tee -a "$OUT/env.log"
+import inspect, torch, transformers, peft
+print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__)
+from torch.nn.attention.varlen import varlen_attn
+print("varlen_attn", inspect.signature(varlen_attn))
+PY
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -15 | tee "$OUT/check.log"
+timeout ${T1B:-200} python3 bench/train_throughput.py --gpu --shape 1b --examples 256 \
+  --variants baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+rows=8,ours+compile+liger 2>&1 \
+  | grep -v "Loading weights" | tee "$OUT/1b.log"
+timeout ${T8B:-200} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
+  --variants baseline,ours,ours+nockpt+rows=2,ours+nockpt+compile+rows=2 2>&1 \
+  | grep -v "Loading weights" | tee "$OUT/8b.log"
