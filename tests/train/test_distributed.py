@@ -1,10 +1,13 @@
-"""Two CPU processes (torchrun, gloo): gradients synchronise and the result matches one process."""
+"""Two CPU processes (torchrun, gloo): gradients synchronise, the result matches one process, and a
+two-process run killed mid-phase resumes (again with two processes) to the uninterrupted result."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -27,17 +30,23 @@ def _adapter(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "adapter" / "adapter_model.safetensors")
 
 
+def _torchrun(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cli = Path(sys.executable).parent / "emergent"
+    return [str(torchrun), "--standalone", "--nproc_per_node", "2", str(cli), "train", str(config),
+            "--data", str(data), "-o", str(out), "--quiet", *extra]  # fmt: skip
+
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
     data = write_phases(tmp_path / "data")
     # 2 processes x batch 1 see the same rows per step as 1 process x batch 2.
     config = tmp_path / "two.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cli = Path(sys.executable).parent / "emergent"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(cli), "train", str(config),
-           "--data", str(data), "-o", str(tmp_path / "two"), "--quiet"]  # fmt: skip
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    done = subprocess.run(_torchrun(config, data, tmp_path / "two"), env=ENV, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
 
     one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
@@ -56,3 +65,39 @@ def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
         torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-6)
     # Control: one process on half the rows per step ends elsewhere, so the match above needed both halves.
     assert max((alone[k] - single[k]).abs().max().item() for k in single) > 1e-4
+
+
+def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data")
+    config = tmp_path / "two.yaml"
+    config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
+    done = subprocess.run(_torchrun(config, data, tmp_path / "whole"), env=ENV, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
+    # Its own process group, so kill -9 takes torchrun and both workers at once, like a lost node.
+    proc = subprocess.Popen(_torchrun(config, data, out), env=ENV, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.time() + 240
+        while not target.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "training finished before it could be killed mid-phase"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert (out / "phases" / "phase1_foundation" / "phase.json").exists()
+    assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
+
+    done = subprocess.run(_torchrun(config, data, out, "--resume"), env=ENV, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    whole, resumed = _adapter(tmp_path / "whole"), _adapter(out)
+    for key, value in whole.items():
+        assert torch.equal(resumed[key], value), key
+    a = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
+    b = yaml.safe_load((out / "train_summary.json").read_text())
+    assert [p["steps"] for p in a["phases"]] == [p["steps"] for p in b["phases"]]
+    assert [p["loss_last"] for p in a["phases"]] == [p["loss_last"] for p in b["phases"]]
