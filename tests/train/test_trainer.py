@@ -158,6 +158,15 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
     assert [p["loss_last"] for p in summary["phases"]] == [p["loss_last"] for p in tiny_run["summary"]["phases"]]
 
 
+def test_resume_with_nothing_to_resume_is_a_fresh_run(tiny_run, tiny_model_dir, tmp_path):
+    # What a requeued cluster job relies on (examples/launch/slurm.sbatch always passes --resume).
+    data = write_phases(tmp_path / "data")
+    train(make_config(tiny_model_dir, tmp_path), data, tmp_path / "out", resume=True, show_progress=False)
+    fresh = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
+    reference = load_file(tiny_run["out"] / "adapter" / "adapter_model.safetensors")
+    assert fresh.keys() == reference.keys() and all(torch.equal(fresh[k], reference[k]) for k in reference)
+
+
 def test_missing_phase_files_are_named(tiny_model_dir, tmp_path):
     data = write_phases(tmp_path / "data")
     (data / "phases" / "phase2_analytical.parquet").unlink()
