@@ -4,6 +4,11 @@ perturbations — exact copies (case/spacing), near copies (one word changed), a
 near dedup, composition and phases. Prints time, docs/s and peak RSS (main + workers, sampled).
 
     .venv/bin/python bench/build_scale.py --n 500000 [--workers 2] [--keep]
+    .venv/bin/python bench/build_scale.py --n 500000 --executor ray   # on a local Ray cluster (all cores)
+
+With `--executor ray` the build starts a local Ray cluster ($RAY_ADDRESS, when set, is used instead);
+its start-up is inside the timed build, and the RSS tree includes Ray's own processes (raylet, GCS,
+workers), whose shared object-store pages count once per process that maps them.
 """
 
 from __future__ import annotations
@@ -151,6 +156,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=500_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--executor", choices=["local", "ray"], default="local")
     ap.add_argument("--keep", action="store_true", help="keep the generated corpus and output")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
@@ -166,9 +172,17 @@ def main() -> None:
         print(f"generated {args.n:,} records ({size / 1e9:.2f} GB JSONL) in {time.perf_counter() - t0:.0f} s: {folder}")
         cfg_path = folder / "scale.yaml"
         cfg_path.write_text(
-            yaml.safe_dump({"name": "scale", "seed": 0, "sources": sources, "curate": {"workers": args.workers}})
+            yaml.safe_dump(
+                {
+                    "name": "scale",
+                    "seed": 0,
+                    "sources": sources,
+                    "curate": {"workers": args.workers, "executor": args.executor},
+                }
+            )
         )
         cfg = load_config(cfg_path)
+        banding = _time_ray_banding() if args.executor == "ray" else None
         sampler = RssSampler()
         sampler.start()
         start = time.perf_counter()
@@ -178,13 +192,41 @@ def main() -> None:
         sampler.join()
         c = manifest["counts"]
         print(json.dumps(c))
+        how = f"{args.workers} workers" if args.executor == "local" else _ray_cluster()
+        if banding is not None:
+            print(f"ray banding stage (shuffle on band keys -> candidate edges): {banding[0]:.0f} s")
         print(
-            f"build: {args.n:,} records in {seconds:.0f} s = {args.n / seconds:,.0f} docs/s with {args.workers} workers; "
+            f"build: {args.n:,} records in {seconds:.0f} s = {args.n / seconds:,.0f} docs/s with {how}; "
             f"peak RSS (main + workers) {sampler.peak / 2**30:.2f} GiB; 5M would take ~{5_000_000 / (args.n / seconds) / 60:.1f} min at this rate"
         )
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _time_ray_banding() -> list[float]:
+    """Seconds spent in the Ray banding stage, added up in the returned one-item list."""
+    from emergent.curate import ray_exec
+
+    spent = [0.0]
+    inner = ray_exec.ray_candidate_pairs
+
+    def timed(keys):
+        t = time.perf_counter()
+        try:
+            return inner(keys)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    ray_exec.ray_candidate_pairs = timed  # ray_pairs_finder hands out whatever this name holds
+    return spent
+
+
+def _ray_cluster() -> str:
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"the Ray executor on a {len(ray.nodes())}-node cluster with {cpus} CPUs"
 
 
 if __name__ == "__main__":

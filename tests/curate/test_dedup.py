@@ -1,17 +1,9 @@
 import numpy as np
 from curate_helpers import LOREM, conv
 
-from emergent.curate.dedup import (
-    all_band_keys,
-    exact_hash,
-    keep_rank,
-    optimal_bands,
-    plan_exact,
-    plan_near,
-    shingles,
-    signatures,
-)
-from emergent.curate.text import dedup_text
+from emergent.curate.dedup import all_band_keys, keep_rank, optimal_bands, plan_exact, plan_near
+from emergent.curate.minhash import shingles, signatures
+from emergent.curate.text import dedup_text, exact_hash
 from emergent.schema import make_conversation
 
 

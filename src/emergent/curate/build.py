@@ -32,7 +32,8 @@ from emergent.curate.composition import (
 )
 from emergent.curate.decontaminate import Decontaminate, eval_prompts
 from emergent.curate.dedup import keep_rank, plan_exact, plan_near
-from emergent.curate.pipeline import ChunkExecutor, lsh_shape
+from emergent.curate.jaccard import StagedTexts
+from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
@@ -71,7 +72,7 @@ def _pass1(
 ) -> tuple[dict, Dropped, IngestStream]:
     cur = cfg.curate
     names = [s.name for s in cfg.sources]
-    executor = ChunkExecutor(cur, prompts, names, classify)  # forks workers before any progress thread exists
+    executor = make_executor(cur, prompts, names, classify)  # forks workers before any progress thread exists
     quarantine = QuarantineFile(dst / "quarantine.jsonl")
     dropped_files = DroppedFiles(dst / "dropped")
     stream = IngestStream(cfg.sources, cfg.ingest, quarantine)
@@ -118,8 +119,11 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
         sig = (
             np.memmap(work / "signatures.u32", dtype=np.uint32, mode="r", shape=(n, nd.num_perm)) if nd.verify else None
         )
+        texts = StagedTexts(work / "staging.arrow", a["hashes"]) if nd.verify and nd.exact_jaccard else None
         rows = np.nonzero(status == KEPT)[0]
-        keeper = plan_near(a["band_keys"][rows], sig, rank, rows, nd.threshold)
+        keeper = plan_near(
+            a["band_keys"][rows], sig, rank, rows, nd.threshold, pairs_fn=pairs_finder(cur), texts=texts, ngram=nd.ngram
+        )
         dup = keeper != rows
         status[rows[dup]], dup_of[rows[dup]] = NEAR, keeper[dup]
     if cur.prompt_dedup.enabled and n:

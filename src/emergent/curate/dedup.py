@@ -1,9 +1,13 @@
 """Exact and near-duplicate dedup as a two-pass plan.
 
 Pass 1 (`Fingerprint`, a step) records per conversation an 8-byte hash of the normalised whole
-conversation and a MinHash signature (rensa) of its word n-gram shingles; nothing else is kept in
-memory. `plan_exact` / `plan_near` then decide, with numpy sorts (never O(n^2)), which row survives
-each group; pass 2 streams the records and writes them (see build.py).
+conversation and a MinHash signature of its word n-gram shingles; nothing else is kept in memory.
+`plan_exact` / `plan_near` then decide, with numpy sorts (never O(n^2)), which row survives each
+group; pass 2 streams the records and writes them (see build.py). LSH candidate pairs are verified
+against the exact Jaccard of their shingle sets, recomputed for the candidate rows only
+(`StagedTexts` re-reads them from the staged survivors).
+
+Shingling and MinHash: minhash.py; exact Jaccard of candidate pairs: jaccard.py.
 
 Keep priority (configurable): earlier source in the config, then the longer conversation, then the
 earlier row — deterministic whatever the order of equal keys.
@@ -11,45 +15,22 @@ earlier row — deterministic whatever the order of equal keys.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from rensa import RMinHash
 
+from emergent.curate.jaccard import estimate_margin, exact_jaccard
+from emergent.curate.minhash import _U64, mix64, odd_constants, signatures
 from emergent.curate.steps import Dropped, Step, batched
-from emergent.curate.text import dedup_text, normalise
+from emergent.curate.text import dedup_text, exact_hash, normalise
 from emergent.schema import Conversation
-
-MINHASH_SEED = 42
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-def shingles(text: str, n: int) -> list[str]:
-    """Word n-grams of normalised text; a text shorter than n words is one shingle."""
-    toks = text.split()
-    if len(toks) <= n:
-        return [" ".join(toks)]
-    return list(map(" ".join, zip(*(toks[i:] for i in range(n)), strict=False)))
-
-
-def signatures(texts: list[str], ngram: int, num_perm: int) -> np.ndarray:
-    """MinHash signatures (uint32, one row per text) of normalised texts."""
-    if not texts:
-        return np.zeros((0, num_perm), dtype=np.uint32)
-    matrix = RMinHash.digest_matrix_from_token_sets([shingles(t, ngram) for t in texts], num_perm, MINHASH_SEED)
-    return np.array(matrix.to_rows(), dtype=np.uint32)
 
 
 def prompt_text(conv: Conversation) -> str:
     """Every user turn, normalised: records answering the same prompt share it."""
     return normalise("\n".join(m.get("content") or "" for m in conv["messages"] if m["role"] == "user"))
-
-
-def exact_hash(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
 @dataclass
@@ -135,8 +116,8 @@ def optimal_bands(threshold: float, num_perm: int, false_negative_weight: float 
     """(bands, rows) minimising the weighted false-positive + false-negative area of the LSH S-curve.
 
     Equal weights reproduce datasketch's choice (9 x 13 at 0.8 / 128), which finds only 40 % of pairs
-    at exactly the threshold. When candidates are verified against their signatures, false positives
-    are cheap, so the build weights false negatives 0.95 (16 x 8: 95 % found at the threshold).
+    at exactly the threshold. When candidates are verified, false positives are cheap, so the build
+    weights false negatives 0.95 (16 x 8: 95 % found at the threshold).
     """
 
     def area(f, a: float, b: float) -> float:  # trapezoid integration, 200 steps
@@ -155,66 +136,78 @@ def optimal_bands(threshold: float, num_perm: int, false_negative_weight: float 
     return best
 
 
-def band_keys(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
-    """A 64-bit key per row for one band of the signature (equal band -> equal key)."""
-    h = np.full(len(sig), ((band + 1) * 0x9E3779B97F4A7C15) % 2**64, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(band * rows, (band + 1) * rows):
-            h ^= sig[:, j].astype(np.uint64)
-            h *= _MIX
-            h ^= h >> np.uint64(29)
-    return h
-
-
 def all_band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """[n, bands] uint64: what the LSH index needs in memory (the signatures can stay on disk)."""
-    return (
-        np.stack([band_keys(sig, b, rows) for b in range(bands)], axis=1)
-        if len(sig)
-        else np.zeros((0, bands), np.uint64)
-    )
+    """[n, bands] uint64: what the LSH index needs in memory (the signatures can stay on disk).
+
+    Equal band -> equal key; different bands of equal values get different keys.
+    """
+    n = len(sig)
+    if n == 0 or bands == 0:
+        return np.zeros((n, bands), np.uint64)
+    values = np.ascontiguousarray(sig[:, : bands * rows]).reshape(n, bands, rows).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        values *= odd_constants(3, rows)
+        keys = values.sum(axis=2, dtype=np.uint64) + odd_constants(4, bands)
+    return mix64(keys)
+
+
+def band_keys(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
+    """A 64-bit key per row for one band of the signature (column `band` of `all_band_keys`)."""
+    return all_band_keys(sig, band + 1, rows)[:, band]
 
 
 def candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
-    """Unique (i, j) pairs, i < j, that share at least one band: run head to member, and neighbours."""
+    """Unique (i, j) pairs, i < j, that share at least one band: per run of equal keys (rows in
+    order), each row with the next one and with the run's first row."""
+    n, bands = keys_matrix.shape
     found = []
-    for b in range(keys_matrix.shape[1]):
+    slots = 1 << max(1, (2 * n - 1).bit_length())  # >= 2n: a key hashed to a slot nobody else has is unique
+    for b in range(bands):
         keys = keys_matrix[:, b]
-        order = np.argsort(keys, kind="stable")
+        slot = (keys & _U64(slots - 1)).astype(np.intp)
+        maybe = np.flatnonzero(np.bincount(slot, minlength=slots)[slot] > 1)
+        order = maybe[np.argsort(keys[maybe], kind="stable")]  # rows ascending within a run
         k = keys[order]
-        same = np.nonzero(k[1:] == k[:-1])[0]
+        same = np.flatnonzero(k[1:] == k[:-1])
         if len(same) == 0:
             continue
         starts = np.r_[True, k[1:] != k[:-1]]
         head = order[np.maximum.accumulate(np.where(starts, np.arange(len(k)), 0))]
-        found.append(np.stack([order[same], order[same + 1]], axis=1))
-        found.append(np.stack([head[same + 1], order[same + 1]], axis=1))
+        found += [order[same] * n + order[same + 1], head[same + 1] * n + order[same + 1]]
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found).astype(np.int64)
-    pairs = np.sort(pairs, axis=1)
-    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    return np.unique(pairs, axis=0)
+    codes = np.sort(np.concatenate(found))  # np.unique's hash table is ~10x slower on these codes
+    codes = codes[np.r_[True, codes[1:] != codes[:-1]]]
+    return np.stack([codes // n, codes % n], axis=1)
 
 
-def signature_agreement(sig: np.ndarray, pairs: np.ndarray, chunk: int = 262_144) -> np.ndarray:
+def signature_agreement(sig: np.ndarray, pairs: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """Estimated Jaccard (share of equal MinHash values) for each pair."""
     out = np.empty(len(pairs), dtype=np.float32)
     for s in range(0, len(pairs), chunk):
         p = pairs[s : s + chunk]
-        out[s : s + chunk] = (sig[p[:, 0]] == sig[p[:, 1]]).mean(axis=1)
+        out[s : s + chunk] = np.count_nonzero(sig[p[:, 0]] == sig[p[:, 1]], axis=1) / sig.shape[1]
     return out
 
 
 def components(n: int, pairs: np.ndarray) -> np.ndarray:
-    """Union-find over the pairs: a cluster label per row."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
+    """Union-find over the pairs: a cluster label per row (the smallest row of its cluster)."""
+    label = np.arange(n)
     if len(pairs) == 0:
-        return np.arange(n)
-    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+        return label
+    i, j = pairs[:, 0], pairs[:, 1]
+    while True:
+        li, lj = label[i], label[j]
+        differ = li != lj
+        if not differ.any():
+            return label
+        # Hook the larger root under the smaller (no cycles), then point every row at its root.
+        np.minimum.at(label, np.maximum(li, lj)[differ], np.minimum(li, lj)[differ])
+        while True:
+            up = label[label]
+            if np.array_equal(up, label):
+                break
+            label = up
 
 
 def plan_near(
@@ -224,17 +217,25 @@ def plan_near(
     rows: np.ndarray,
     threshold: float,
     pairs_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    texts: Callable[[np.ndarray], list[str]] | None = None,
+    ngram: int = 5,
 ) -> np.ndarray:
     """`keeper[i]` for the candidate `rows` (global row numbers; i itself when kept).
 
     `keys` are the band keys of those rows; `sig` (all rows, may be a disk memmap) verifies each
     LSH candidate pair against the threshold; None skips verification. `pairs_fn` finds the
     candidate pairs from the band keys (default `candidate_pairs`, in memory; the Ray executor
-    passes a shuffle-based one) and must return them unique, sorted, i < j.
+    passes a shuffle-based one) and must return them unique, sorted, i < j. With `texts` (the
+    normalised texts of sorted global rows, see `exact_jaccard`), a candidate is kept when the exact
+    Jaccard of its `ngram` shingle sets reaches the threshold; `sig` then only skips the exact check
+    for pairs whose estimate is hopelessly low (`estimate_margin`).
     """
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     pairs = (pairs_fn or candidate_pairs)(keys)
     if sig is not None and len(pairs):
-        pairs = pairs[signature_agreement(sig, rows[pairs]) >= threshold]
+        floor = threshold if texts is None else threshold - estimate_margin(threshold, sig.shape[1])
+        pairs = pairs[signature_agreement(sig, rows[pairs]) >= floor]
+    if texts is not None and len(pairs):
+        pairs = pairs[exact_jaccard(rows[pairs], texts, ngram) >= threshold]
     return rows[_best_of_groups(components(len(rows), pairs), rank[rows])]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,6 +25,9 @@ from emergent.curate.steps import Dropped, Step, batched, run_steps
 from emergent.curate.text import approx_tokens
 from emergent.data.store import table_from_conversations
 from emergent.schema import CATEGORIES, Conversation, conversation_text
+
+if TYPE_CHECKING:
+    from emergent.curate.ray_exec import RayChunkExecutor
 
 
 def lsh_shape(cfg: CurateConfig) -> tuple[int, int]:
@@ -117,9 +120,9 @@ class ChunkExecutor:
         self.cfg = cfg
         self.pool: Any = None
         if cfg.workers > 0:
-            # Not plain fork: rensa's native thread pool, once used in this process, deadlocks in a
-            # forked child. A fork server starts clean, preloads the slow imports (the profanity
-            # model takes seconds to unpickle) once, and forks the workers from itself.
+            # Not plain fork: a fork server starts clean (no thread pools inherited from this process —
+            # Arrow's, or a native library's, can deadlock in a forked child), preloads the slow
+            # imports (the profanity model takes seconds to unpickle) once, and forks workers from itself.
             ctx = mp.get_context("forkserver")
             preload = ["emergent.curate.pipeline"] + (["profanity_check"] if cfg.filters.offensive else [])
             ctx.set_forkserver_preload(preload)
@@ -149,3 +152,23 @@ class ChunkExecutor:
             self.pool.terminate()
             self.pool.join()
             self.pool = None
+
+
+def make_executor(
+    cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool
+) -> ChunkExecutor | RayChunkExecutor:
+    """The pass-1 executor `curate.executor` names: local processes, or actors on a Ray cluster."""
+    if cfg.executor == "ray":
+        from emergent.curate.ray_exec import RayChunkExecutor
+
+        return RayChunkExecutor(cfg, prompts, source_names, classify)
+    return ChunkExecutor(cfg, prompts, source_names, classify)
+
+
+def pairs_finder(cfg: CurateConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+    """`plan_near`'s candidate-pair finder: None (in memory) locally, a Ray Data shuffle on Ray."""
+    if cfg.executor == "ray":
+        from emergent.curate.ray_exec import ray_pairs_finder
+
+        return ray_pairs_finder(cfg)
+    return None

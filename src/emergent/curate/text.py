@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 import unicodedata
 
@@ -13,6 +14,8 @@ _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 def normalise(text: str) -> str:
     """NFKC, case-folded, whitespace collapsed: what "the same text" means for exact dedup."""
+    if text.isascii():  # O(1) in CPython; ASCII is already NFKC and casefold() is lower() there
+        return " ".join(text.lower().split())
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
@@ -40,3 +43,7 @@ def role_text(conv: Conversation, role: str) -> str:
 def approx_tokens(text: str, chars_per_token: float) -> int:
     """A fast token estimate: characters / chars_per_token (no tokenizer call at 5M records)."""
     return int(len(text) / chars_per_token + 0.5)
+
+
+def exact_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
