@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from emergent.curate.config import CurateConfig
 from emergent.data.config import IngestConfig, SourceConfig
@@ -37,6 +37,15 @@ class RunConfig(BaseModel):
 
     # Set by load_config: the folder relative paths resolve against.
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _prompt_dedup_sources_exist(self) -> RunConfig:
+        wanted = self.curate.prompt_dedup.sources or []
+        names = [s.name for s in self.sources]
+        unknown = [w for w in wanted if w not in names]
+        if unknown and self.sources:
+            raise ValueError(f"curate.prompt_dedup.sources names {unknown}, which are not among the sources {names}")
+        return self
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:

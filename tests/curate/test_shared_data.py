@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-from emergent.config import load_config
+from emergent.config import load_config, parse_config, read_config_data
 from emergent.curate.build import build
 from emergent.curate.dedup import all_band_keys, keep_rank, optimal_bands, plan_near
 from emergent.curate.minhash import shingles, signatures
 from emergent.curate.text import dedup_text
 from emergent.data.config import IngestConfig, SourceConfig
 from emergent.data.ingest import IngestStream
+from emergent.errors import ConfigError
 
 pytestmark = pytest.mark.shared_data
 
@@ -119,3 +121,31 @@ def test_aesop_translations_are_found_as_same_prompt_duplicates(shared_data, tmp
         json.loads(line) for line in (tmp_path / "out" / "dropped" / "prompt_dedup.jsonl").read_text().splitlines()
     ]
     assert {e["reason"] for e in entries} == {"same_prompt"}
+
+
+def test_the_seed_config_dedups_aesop_prompts_and_keeps_counsel_chat_answers(shared_data, tmp_path):
+    """The shipped seed settings, on two of its real sources: same-prompt dedup is scoped to aesop.
+
+    The aesop reader asks for a fable by title *and lesson*, and translations word the lesson
+    differently, so only retellings whose title and lesson both match go (10 here); keyed on the
+    title alone (test above) every translation is found."""
+    seed = Path(__file__).resolve().parents[2] / "configs" / "seed.yaml"
+    raw = read_config_data(seed)
+    raw["sources"] = [s for s in raw["sources"] if s["name"] in ("aesop", "counsel_chat")]
+    raw["curate"]["workers"] = 0
+    cfg = parse_config(raw, seed)
+    assert cfg.curate.prompt_dedup.enabled and cfg.curate.prompt_dedup.sources == ["aesop"]
+    m = build(cfg, tmp_path / "out", show_progress=False)
+    assert m["sources"]["aesop"]["prompt_duplicates"] >= 10
+    # counsel-chat answers one question several times on purpose: none of those go.
+    assert m["sources"]["counsel_chat"]["prompt_duplicates"] == 0
+    assert m["dedup"]["prompt"] == {"enabled": True, "sources": ["aesop"]}
+
+
+def test_prompt_dedup_sources_must_name_sources(tmp_path):
+    raw = {
+        "sources": [{"name": "a", "format": "alpaca", "path": "a.json"}],
+        "curate": {"prompt_dedup": {"sources": ["b"]}},
+    }
+    with pytest.raises(ConfigError, match=r"prompt_dedup.sources names \['b'\]"):
+        parse_config(raw, tmp_path / "c.yaml")

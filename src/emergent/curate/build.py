@@ -99,6 +99,8 @@ def _pass1(
     if not arrays["ids"]:
         merged["ids"] = np.zeros((0, 12), np.uint8)
         merged["band_keys"] = np.zeros((0, 0), np.uint64)
+    if executor.band_keys_in_cluster is not None:  # Ray: merged["band_keys"] has zero columns
+        merged["band_keys_in_cluster"] = executor.band_keys_in_cluster
     return merged, log, stream
 
 
@@ -121,17 +123,21 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
         )
         texts = StagedTexts(work / "staging.arrow", a["hashes"]) if nd.verify and nd.exact_jaccard else None
         rows = np.nonzero(status == KEPT)[0]
-        keeper = plan_near(
-            a["band_keys"][rows], sig, rank, rows, nd.threshold, pairs_fn=pairs_finder(cur), texts=texts, ngram=nd.ngram
-        )
+        # On Ray the band keys stayed in the cluster; the shuffle selects the rows there.
+        in_cluster = a.get("band_keys_in_cluster")
+        keys = a["band_keys"][rows] if in_cluster is None else in_cluster.select(rows)
+        keeper = plan_near(keys, sig, rank, rows, nd.threshold, pairs_fn=pairs_finder(cur), texts=texts, ngram=nd.ngram)
         dup = keeper != rows
         status[rows[dup]], dup_of[rows[dup]] = NEAR, keeper[dup]
+    names = [s.name for s in cfg.sources]
     if cur.prompt_dedup.enabled and n:
-        rows = np.nonzero(status == KEPT)[0]
+        live = status == KEPT
+        if cur.prompt_dedup.sources is not None:
+            live &= np.isin(a["source"], [names.index(s) for s in cur.prompt_dedup.sources])
+        rows = np.nonzero(live)[0]
         keeper = rows[plan_exact(a["prompt_hashes"][rows], rank[rows])]
         dup = keeper != rows
         status[rows[dup]], dup_of[rows[dup]] = PROMPT, keeper[dup]
-    names = [s.name for s in cfg.sources]
     for kind, code, caps, labels, codes in (
         ("source", 1, cur.caps.sources, names, a["source"]),
         ("category", 2, cur.caps.categories, list(CATEGORIES), a["category"]),
@@ -351,7 +357,7 @@ def _manifest(
         "notes": dict(sorted(log.notes.items())),
         "dedup": {
             "exact": cur.exact_dedup.enabled,
-            "prompt": cur.prompt_dedup.enabled,
+            "prompt": cur.prompt_dedup.model_dump() if cur.prompt_dedup.enabled else False,
             "near": {**cur.near_dedup.model_dump(), "bands": bands, "rows": rows} if cur.near_dedup.enabled else False,
             "keep_priority": list(cur.keep_priority),
         },

@@ -83,11 +83,14 @@ class NearDedupConfig(BaseModel):
 class PromptDedupConfig(BaseModel):
     """Keep one answer per identical (normalised) prompt. Off by default: corpora such as counsel-chat
     answer one question several times on purpose. On, it finds translations of the same fable and
-    re-answered tasks, which share no word 5-grams (see bench/RESULTS-curate.md)."""
+    re-answered tasks, which share no word 5-grams (see bench/RESULTS.md, real near-duplicates)."""
 
     model_config = _STRICT
 
     enabled: bool = False
+    # Only records of these sources take part (None: every source) — e.g. [aesop], whose files are
+    # translations of one another, without touching counsel-chat's deliberate second answers.
+    sources: list[str] | None = None
 
 
 class DecontaminateConfig(BaseModel):
