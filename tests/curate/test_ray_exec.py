@@ -70,6 +70,24 @@ def test_ray_candidate_pairs_give_the_same_clusters(ray_cluster):
     assert ray_candidate_pairs(np.zeros((0, 16), np.uint64)).shape == (0, 2)
 
 
+def test_ray_candidate_pairs_on_selected_rows_match_the_sliced_matrix(ray_cluster, monkeypatch):
+    from emergent.curate import ray_exec
+
+    monkeypatch.setattr(ray_exec, "BAND_BLOCK_ROWS", 700)  # several blocks, a selection crossing their edges
+    n = 3000
+    keys = all_band_keys(_planted_signatures(n, seed=1), 16, 8)
+    keys[::9, 3] = 777  # a bucket whose head (row 0) is dropped below: edges must start from the next kept row
+    rows = np.sort(np.random.default_rng(2).choice(n, 2000, replace=False))
+    rows = rows[rows != 0]
+    in_cluster = ray_exec.ClusterBandKeys.from_matrix(keys)
+    assert len(in_cluster.blocks) == 5
+    expected = candidate_pairs(keys[rows])
+    assert len(expected) > 100
+    assert np.array_equal(ray_exec.ray_candidate_pairs(in_cluster.select(rows)), expected)
+    assert np.array_equal(ray_exec.ray_candidate_pairs(in_cluster), candidate_pairs(keys))
+    assert ray_exec.ray_candidate_pairs(in_cluster.select(np.zeros(0, np.int64))).shape == (0, 2)
+
+
 def test_ray_executor_returns_chunks_in_order_with_arrays_it_owns(ray_cluster):
     convs = [conv(f"question {i} " + LOREM, f"answer {i % 40} " + LOREM, origin=f"t:{i}") for i in range(300)]
     cfg = CurateConfig(workers=0, chunk_size=32, executor="ray")
@@ -84,9 +102,19 @@ def test_ray_executor_returns_chunks_in_order_with_arrays_it_owns(ray_cluster):
         assert a.table == b.table
         assert a.arrays.keys() == b.arrays.keys()
         for k in a.arrays:
-            assert np.array_equal(a.arrays[k], b.arrays[k]), k
             # A view into the object store would pin the chunk's whole result there until the build ends.
             assert b.arrays[k].flags.owndata, k
+            if k == "band_keys":  # left in the cluster: only the row count comes back
+                assert b.arrays[k].shape == (len(a.arrays[k]), 0)
+            else:
+                assert np.array_equal(a.arrays[k], b.arrays[k]), k
+    in_cluster = executor.band_keys_in_cluster
+    local_keys = np.concatenate([r.arrays["band_keys"] for r in local])
+    assert in_cluster.rows == len(local_keys) == 300 and in_cluster.bands == local_keys.shape[1] > 0
+    blocks = ray_cluster.get(in_cluster.blocks)
+    assert np.array_equal(np.concatenate([b["row"].to_numpy() for b in blocks]), np.arange(300))
+    stored = np.stack([np.concatenate([b[f"b{i}"].to_numpy() for b in blocks]) for i in range(in_cluster.bands)], 1)
+    assert np.array_equal(stored, local_keys)
 
 
 def test_cluster_without_cpus_is_a_clear_error():
@@ -138,6 +166,47 @@ def test_ray_build_is_byte_identical_to_local(ray_cluster, shared_data, tmp_path
     # The manifest has no timing fields, so every file, manifest.json included, must match exactly.
     for name in local:
         assert local[name] == on_ray[name], f"{name} differs between the local and the Ray executor"
+
+
+def test_ray_build_keeps_band_keys_off_the_driver(ray_cluster, monkeypatch, tmp_path):
+    from emergent.curate import build as build_module
+    from emergent.curate import ray_exec
+
+    planned, shuffled = [], []
+    real_plan, real_pairs = build_module._plan, ray_exec.ray_candidate_pairs
+
+    def spy_plan(cfg, a, work, warnings):
+        planned.append(dict(a))
+        return real_plan(cfg, a, work, warnings)
+
+    def spy_pairs(keys):
+        shuffled.append(keys)
+        return real_pairs(keys)
+
+    monkeypatch.setattr(build_module, "_plan", spy_plan)
+    monkeypatch.setattr(ray_exec, "ray_candidate_pairs", spy_pairs)
+    make_corpora(tmp_path)
+    outputs = {}
+    for executor in ("local", "ray"):
+        cfg = load_config(make_config(tmp_path, extra={"executor": executor, "chunk_size": 40}))
+        outputs[executor] = tmp_path / f"out_{executor}"
+        manifest = build(cfg, outputs[executor], show_progress=False)
+        assert manifest["counts"]["near_duplicates"] > 0 and manifest["counts"]["exact_duplicates"] > 0
+    assert tree_bytes(outputs["local"]) == tree_bytes(outputs["ray"])
+
+    local, on_ray = planned
+    n = len(local["hashes"])
+    assert local["band_keys"].shape == (n, 16) and "band_keys_in_cluster" not in local
+    assert on_ray["band_keys"].shape == (n, 0)
+    # What the driver holds: the planning arrays only (hashes, lengths, ids, ...), 47 bytes a row.
+    held = {k: v.nbytes for k, v in on_ray.items() if isinstance(v, np.ndarray)}
+    assert held == {k: v.nbytes for k, v in local.items() if k != "band_keys"} | {"band_keys": 0}
+    assert sum(held.values()) == 47 * n
+    (keys,) = shuffled
+    assert isinstance(keys, ray_exec.ClusterBandKeys) and keys.rows == n
+    assert all(isinstance(ref, ray_cluster.ObjectRef) for ref in keys.blocks)
+    # Exact dedup removed rows before the banding, as `keys[rows]` does locally.
+    assert len(keys) == len(keys.kept) == n - manifest["counts"]["exact_duplicates"]
 
 
 def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -211,18 +212,19 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
 
 
 def plan_near(
-    keys: np.ndarray,
+    keys: Any,
     sig: np.ndarray | None,
     rank: np.ndarray,
     rows: np.ndarray,
     threshold: float,
-    pairs_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+    pairs_fn: Callable[[Any], np.ndarray] | None = None,
     texts: Callable[[np.ndarray], list[str]] | None = None,
     ngram: int = 5,
 ) -> np.ndarray:
     """`keeper[i]` for the candidate `rows` (global row numbers; i itself when kept).
 
-    `keys` are the band keys of those rows; `sig` (all rows, may be a disk memmap) verifies each
+    `keys` are the band keys of those rows (an array; on Ray, handles to them in the cluster, which
+    only `pairs_fn` reads); `sig` (all rows, may be a disk memmap) verifies each
     LSH candidate pair against the threshold; None skips verification. `pairs_fn` finds the
     candidate pairs from the band keys (default `candidate_pairs`, in memory; the Ray executor
     passes a shuffle-based one) and must return them unique, sorted, i < j. With `texts` (the

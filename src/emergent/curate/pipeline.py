@@ -116,6 +116,9 @@ def _run_chunk(convs: list[Conversation]) -> ChunkResult:
 class ChunkExecutor:
     """Processes chunks in order; with workers > 0 in a process pool with a bounded number in flight."""
 
+    # Its results carry their band keys; the Ray executor's leave them in the cluster and name them here.
+    band_keys_in_cluster = None
+
     def __init__(self, cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool) -> None:
         self.cfg = cfg
         self.pool: Any = None

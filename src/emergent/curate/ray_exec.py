@@ -7,9 +7,13 @@ decontaminate, fingerprint) on one of a set of Ray actors, one per cluster CPU. 
 robin with a bounded number in flight and come back in submission order, so the staged records, and
 with them every output file, are byte-identical to the local executor's.
 
-Near-dedup candidates (`ray_candidate_pairs`): the [rows, bands] band keys become (band, key, row)
-records on the workers, a hash shuffle on (band, key) brings each LSH bucket into one partition, and
-each partition emits that bucket's edges. The driver only ever receives edges, never the exploded keys.
+The band keys never reach the driver: each actor returns a chunk's [rows, bands] band keys as a
+separate object, which the driver does not fetch; it only counts rows, and every ~250k rows a task
+in the cluster joins the pending chunks into one Arrow block numbered with global rows
+(`ClusterBandKeys`). Near-dedup candidates (`ray_candidate_pairs`): those blocks become
+(band, key, row) records on the workers, keeping only the rows exact dedup left (a bool mask of one
+byte per row, put in the object store once); a hash shuffle on (band, key) brings each LSH bucket
+into one partition, and each partition emits that bucket's edges. The driver only ever receives edges.
 
 Ray is imported inside the functions: the module loads without the `ray` extra and says how to get it.
 """
@@ -20,13 +24,15 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from emergent.curate.config import CurateConfig
-from emergent.curate.pipeline import ChunkProcessor, ChunkResult
+from emergent.curate.pipeline import ChunkProcessor, ChunkResult, lsh_shape
 from emergent.curate.steps import batched
 from emergent.schema import Conversation
 
@@ -75,8 +81,78 @@ class _Pass1Actor:
     def __init__(self, cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool) -> None:
         self.processor = ChunkProcessor(cfg, prompts, source_names, classify)
 
-    def process(self, chunk: list[Conversation]) -> ChunkResult:
-        return self.processor(chunk)
+    def process(self, chunk: list[Conversation]) -> tuple[ChunkResult, np.ndarray]:
+        """The chunk's result without its band keys, and the band keys as a second return object."""
+        res = self.processor(chunk)
+        keys = res.arrays["band_keys"]
+        res.arrays["band_keys"] = np.zeros((len(keys), 0), np.uint64)
+        return res, keys
+
+
+def _band_block(first_row: int, *chunk_keys: np.ndarray) -> pa.Table:
+    """Consecutive chunks' band keys as one block: `row` (global row number), b0 .. b{bands-1}."""
+    keys = np.concatenate(chunk_keys)
+    return pa.table(
+        {
+            "row": np.arange(first_row, first_row + len(keys), dtype=np.int64),
+            **{f"b{b}": keys[:, b] for b in range(keys.shape[1])},
+        }
+    )
+
+
+@cache
+def _band_block_task() -> Any:
+    # No CPU reserved: pass 1's actors hold every CPU, and the join (a copy) must not wait for them to end.
+    return _ray().remote(num_cpus=0)(_band_block)
+
+
+@dataclass
+class ClusterBandKeys:
+    """The build's [rows, bands] band keys, left in the Ray object store as blocks of ~250k rows.
+
+    The driver holds ObjectRefs only: one per block, plus the chunks not yet joined into one.
+    `select(rows)` names the rows near dedup looks at (those exact dedup kept), as `keys[rows]` does.
+    """
+
+    bands: int
+    blocks: list = field(default_factory=list)  # ObjectRefs of `_band_block` tables, in row order
+    rows: int = 0
+    kept: np.ndarray | None = None  # sorted global rows to consider; None: all
+    _pending: list = field(default_factory=list, repr=False)  # refs of chunk band keys not yet in a block
+    _pending_rows: int = field(default=0, repr=False)
+
+    def add(self, chunk_keys: Any, rows: int) -> None:
+        """Appends the next chunk's band keys (an ObjectRef of its [rows, bands] array)."""
+        self._pending.append(chunk_keys)
+        self._pending_rows += rows
+        self.rows += rows
+        if self._pending_rows >= BAND_BLOCK_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Joins the pending chunks into a block (a task in the cluster; their objects are freed after it)."""
+        if self._pending_rows:
+            first = self.rows - self._pending_rows
+            self.blocks.append(_band_block_task().remote(first, *self._pending))
+        self._pending, self._pending_rows = [], 0
+
+    def select(self, rows: np.ndarray) -> ClusterBandKeys:
+        """These keys, restricted to the sorted global `rows`; pair positions then index `rows`."""
+        self.flush()
+        return replace(self, kept=np.asarray(rows, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.rows if self.kept is None else len(self.kept)
+
+    @classmethod
+    def from_matrix(cls, keys_matrix: np.ndarray) -> ClusterBandKeys:
+        """A [rows, bands] matrix already on the driver, put into the object store in blocks."""
+        ray = _ray()
+        n, bands = keys_matrix.shape
+        out = cls(bands, rows=n)
+        for s in range(0, n, BAND_BLOCK_ROWS):
+            out.blocks.append(ray.put(_band_block(s, keys_matrix[s : s + BAND_BLOCK_ROWS])))
+        return out
 
 
 class RayChunkExecutor:
@@ -88,17 +164,28 @@ class RayChunkExecutor:
         self.ray = ray
         actor = ray.remote(num_cpus=1)(_Pass1Actor)
         self.actors = [actor.remote(cfg, prompts, source_names, classify) for _ in range(_cluster_cpus(ray))]
+        # Where pass 1's band keys are; the results it yields carry zero-column band_keys instead.
+        self.band_keys_in_cluster = ClusterBandKeys(lsh_shape(cfg)[0]) if cfg.near_dedup.enabled else None
 
     def map(self, stream: Iterable[Conversation]) -> Iterator[ChunkResult]:
         pending: deque = deque()
         # Two chunks queued per actor: one running, one waiting, so no actor idles while the driver ingests.
         limit = 2 * len(self.actors)
         for k, chunk in enumerate(batched(stream, self.cfg.chunk_size)):
-            pending.append(self.actors[k % len(self.actors)].process.remote(chunk))
+            pending.append(self.actors[k % len(self.actors)].process.options(num_returns=2).remote(chunk))
             if len(pending) >= limit:
-                yield _owned(self.ray.get(pending.popleft()))
+                yield self._collect(*pending.popleft())
         while pending:
-            yield _owned(self.ray.get(pending.popleft()))
+            yield self._collect(*pending.popleft())
+        if self.band_keys_in_cluster is not None:
+            self.band_keys_in_cluster.flush()
+
+    def _collect(self, result: Any, band_keys: Any) -> ChunkResult:
+        # Only the result is fetched; the band keys stay where the actor left them.
+        res = _owned(self.ray.get(result))
+        if self.band_keys_in_cluster is not None:
+            self.band_keys_in_cluster.add(band_keys, res.rows)
+        return res
 
     def close(self) -> None:
         for a in self.actors:
@@ -117,11 +204,15 @@ def _owned(res: ChunkResult) -> ChunkResult:
     return res
 
 
-def _explode(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """[rows] x bands columns -> one (band, key, row) record per row and band."""
-    rows = batch["row"]
+def _explode(batch: dict[str, np.ndarray], keep: Any) -> dict[str, np.ndarray]:
+    """[rows] x bands columns -> one (band, key, row) record per kept row and band.
+
+    `keep` is the ObjectRef of a bool per global row (Ray Data does not resolve refs in fn_kwargs).
+    """
+    kept = _ray().get(keep)[batch["row"]]
+    rows = batch["row"][kept]
     cols = sorted((c for c in batch if c != "row"), key=lambda c: int(c[1:]))
-    keys = np.stack([batch[c] for c in cols], axis=1)
+    keys = np.stack([batch[c][kept] for c in cols], axis=1)
     return {
         "band": np.tile(np.arange(len(cols), dtype=np.int32), len(rows)),
         "key": keys.ravel(),
@@ -147,11 +238,17 @@ def _bucket_edges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"i": pairs[:, 0], "j": pairs[:, 1]}
 
 
-def ray_candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
-    """Unique sorted (i, j), i < j, of rows sharing a band key: `candidate_pairs` as a Ray Data shuffle."""
+def ray_candidate_pairs(keys: np.ndarray | ClusterBandKeys) -> np.ndarray:
+    """Unique sorted (i, j), i < j, of rows sharing a band key: `candidate_pairs` as a Ray Data shuffle.
+
+    `keys` is a [rows, bands] matrix or, from the Ray executor, `ClusterBandKeys` (selected or not);
+    i and j are positions in the matrix, or in the selected rows.
+    """
     ray = connect()
-    n, bands = keys_matrix.shape
-    if n == 0 or bands == 0:
+    if isinstance(keys, np.ndarray):
+        keys = ClusterBandKeys.from_matrix(keys)
+    keys.flush()
+    if len(keys) == 0 or keys.bands == 0:
         return np.zeros((0, 2), dtype=np.int64)
     from ray.data import DataContext
     from ray.data.context import ShuffleStrategy
@@ -163,19 +260,14 @@ def ray_candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
     # Ray 2.60's default. Repartitioning by keys under it hash-shuffles and never splits a partition's
     # output block (disallow_block_splitting), which `_bucket_edges` relies on.
     ctx.shuffle_strategy = ShuffleStrategy.SHUFFLE_V2
-    blocks = [
-        pa.table(
-            {
-                "row": np.arange(s, min(s + BAND_BLOCK_ROWS, n), dtype=np.int64),
-                **{f"b{b}": keys_matrix[s : s + BAND_BLOCK_ROWS, b] for b in range(bands)},
-            }
-        )
-        for s in range(0, n, BAND_BLOCK_ROWS)
-    ]
-    partitions = max(_cluster_cpus(ray), -(-n * bands // RECORDS_PER_PARTITION))
+    keep = np.ones(keys.rows, dtype=bool)
+    if keys.kept is not None:
+        keep[:] = False
+        keep[keys.kept] = True
+    partitions = max(_cluster_cpus(ray), -(-len(keys) * keys.bands // RECORDS_PER_PARTITION))
     edges = (
-        ray.data.from_arrow(blocks)
-        .map_batches(_explode, batch_format="numpy", batch_size=None)
+        ray.data.from_arrow_refs(keys.blocks)
+        .map_batches(_explode, fn_kwargs={"keep": ray.put(keep)}, batch_format="numpy", batch_size=None)
         # Each hash partition holds whole buckets and arrives as one block (the contract
         # GroupedData.map_groups relies on too), so a batch of whole blocks never splits a bucket.
         .repartition(partitions, keys=["band", "key"])
@@ -185,7 +277,9 @@ def ray_candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
     found = [f for f in found if len(f)]
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found).astype(np.int64), axis=0)
+    pairs = np.unique(np.concatenate(found).astype(np.int64), axis=0)
+    # Global rows -> positions among the selected rows (monotonic, so order and i < j hold).
+    return pairs if keys.kept is None else np.searchsorted(keys.kept, pairs)
 
 
 def ray_pairs_finder(cfg: CurateConfig) -> Callable[[np.ndarray], np.ndarray]:
