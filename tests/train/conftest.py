@@ -112,3 +112,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def kill_9_when(cmd: list[str], target: Path, env: dict, timeout: float = 300) -> None:
+    """Start `cmd` in its own process group and kill -9 the whole group as soon as `target` exists
+    (a checkpoint mid-phase): the crash resume has to survive, workers included."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + timeout
+        while not target.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "training finished before it could be killed mid-phase"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()

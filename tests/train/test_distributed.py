@@ -4,10 +4,8 @@ two-process run killed mid-phase resumes (again with two processes) to the unint
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -17,7 +15,7 @@ from safetensors.torch import load_file
 from emergent.config import parse_config
 from emergent.train.trainer import train
 
-from .conftest import config_dict, write_phases
+from .conftest import config_dict, kill_9_when, write_phases
 
 
 def _config(model_dir: Path, tmp: Path, batch_size: int) -> dict:
@@ -77,17 +75,8 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
 
     out = tmp_path / "killed"
     target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
-    # Its own process group, so kill -9 takes torchrun and both workers at once, like a lost node.
-    proc = subprocess.Popen(_torchrun(config, data, out), env=ENV, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.time() + 240
-        while not target.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, "training finished before it could be killed mid-phase"
-        os.killpg(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    # kill -9 of the process group takes torchrun and both workers at once, like a lost node.
+    kill_9_when(_torchrun(config, data, out), target, ENV, timeout=240)
     assert (out / "phases" / "phase1_foundation" / "phase.json").exists()
     assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from safetensors.torch import load_file
 from emergent.train import trainer
 from emergent.train.trainer import train
 
-from .conftest import PHASES, config_dict, make_config, write_phases
+from .conftest import PHASES, config_dict, kill_9_when, make_config, write_phases
 
 
 def _lora(model) -> dict[str, torch.Tensor]:
@@ -134,15 +131,7 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
     target = out / "checkpoints" / "phase3_empathic_creative-step0000002" / "state.json"
     cli = Path(sys.executable).parent / "emergent"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as the in-process runs (tests/train/conftest.py)
-    proc = subprocess.Popen([str(cli), "train", str(config), "--data", str(data), "-o", str(out), "--quiet"], env=env)
-    try:
-        deadline = time.time() + 300
-        while not target.exists() and proc.poll() is None and time.time() < deadline:
-            time.sleep(0.02)
-        assert proc.poll() is None, "training finished before it could be killed mid-phase"
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait()
+    kill_9_when([str(cli), "train", str(config), "--data", str(data), "-o", str(out), "--quiet"], target, env)
     assert not (out / "phases" / "phase3_empathic_creative" / "phase.json").exists()
     finished = {n: (out / "phases" / n / "phase.json").stat().st_mtime_ns for n in list(PHASES)[:2]}
 
