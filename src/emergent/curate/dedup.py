@@ -152,14 +152,18 @@ def all_band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return mix64(keys)
 
 
-def band_keys(sig: np.ndarray, band: int, rows: int) -> np.ndarray:
-    """A 64-bit key per row for one band of the signature (column `band` of `all_band_keys`)."""
-    return all_band_keys(sig, band + 1, rows)[:, band]
+def run_edges(rows: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LSH edges inside runs of equal keys: `rows` sorted so each run is contiguous (ascending within
+    it), `same[k]` true where rows[k + 1] continues rows[k]'s run. Each row is joined to the next one
+    and to its run's first row: the clusters of all pairs, from O(run) edges."""
+    idx = np.flatnonzero(same)
+    starts = np.r_[True, ~same]
+    head = rows[np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))]
+    return np.r_[rows[idx], head[idx + 1]], np.r_[rows[idx + 1], rows[idx + 1]]
 
 
 def candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
-    """Unique (i, j) pairs, i < j, that share at least one band: per run of equal keys (rows in
-    order), each row with the next one and with the run's first row."""
+    """Unique (i, j) pairs, i < j, that share at least one band: `run_edges` of each band's runs."""
     n, bands = keys_matrix.shape
     found = []
     slots = 1 << max(1, (2 * n - 1).bit_length())  # >= 2n: a key hashed to a slot nobody else has is unique
@@ -169,12 +173,9 @@ def candidate_pairs(keys_matrix: np.ndarray) -> np.ndarray:
         maybe = np.flatnonzero(np.bincount(slot, minlength=slots)[slot] > 1)
         order = maybe[np.argsort(keys[maybe], kind="stable")]  # rows ascending within a run
         k = keys[order]
-        same = np.flatnonzero(k[1:] == k[:-1])
-        if len(same) == 0:
-            continue
-        starts = np.r_[True, k[1:] != k[:-1]]
-        head = order[np.maximum.accumulate(np.where(starts, np.arange(len(k)), 0))]
-        found += [order[same] * n + order[same + 1], head[same + 1] * n + order[same + 1]]
+        i, j = run_edges(order, k[1:] == k[:-1])
+        if len(i):
+            found.append(i * n + j)
     if not found:
         return np.zeros((0, 2), dtype=np.int64)
     codes = np.sort(np.concatenate(found))  # np.unique's hash table is ~10x slower on these codes

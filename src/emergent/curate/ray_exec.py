@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from emergent.curate.config import CurateConfig
+from emergent.curate.dedup import run_edges
 from emergent.curate.pipeline import ChunkProcessor, ChunkResult, lsh_shape
 from emergent.curate.steps import batched
 from emergent.schema import Conversation
@@ -221,20 +222,12 @@ def _explode(batch: dict[str, np.ndarray], keep: Any) -> dict[str, np.ndarray]:
 
 
 def _bucket_edges(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Edges of every (band, key) bucket in a partition: neighbours in row order, and head to member.
-
-    The same edges `candidate_pairs` emits per band, so verification keeps the same ones.
-    """
+    """Edges of every (band, key) bucket in a partition: `run_edges`, as `candidate_pairs` emits them
+    per band, so verification keeps the same ones."""
     order = np.lexsort((batch["row"], batch["key"], batch["band"]))
     band, key, row = batch["band"][order], batch["key"][order], batch["row"][order]
-    same = (band[1:] == band[:-1]) & (key[1:] == key[:-1])
-    idx = np.nonzero(same)[0]
-    if len(idx) == 0:
-        return {"i": np.zeros(0, np.int64), "j": np.zeros(0, np.int64)}
-    starts = np.r_[True, ~same]
-    head = row[np.maximum.accumulate(np.where(starts, np.arange(len(row)), 0))]
-    pairs = np.concatenate([np.stack([row[idx], row[idx + 1]], 1), np.stack([head[idx + 1], row[idx + 1]], 1)])
-    pairs = np.unique(pairs[pairs[:, 0] != pairs[:, 1]].astype(np.int64), axis=0)
+    i, j = run_edges(row.astype(np.int64), (band[1:] == band[:-1]) & (key[1:] == key[:-1]))
+    pairs = np.unique(np.stack([i, j], 1), axis=0)
     return {"i": pairs[:, 0], "j": pairs[:, 1]}
 
 
