@@ -88,9 +88,10 @@ def varlen_attention_forward(
     scale = scaling if scaling is not None else dim**-0.5
     q, k, v = (t.transpose(1, 2).reshape(batch * seq, t.shape[1], dim) for t in (query, key, value))
     kernel = _KERNEL if query.is_cuda else None
+    native_gqa = kernel is not None and "enable_gqa" in kernel[1]
+    if k.shape[1] != heads and not native_gqa:  # grouped-query attention: share each kv head across its group
+        k, v = (t.repeat_interleave(heads // t.shape[1], dim=1) for t in (k, v))
     if kernel is None:
-        if k.shape[1] != heads:  # grouped-query attention: share each kv head across its query group
-            k, v = (t.repeat_interleave(heads // t.shape[1], dim=1) for t in (k, v))
         out = _per_sequence_sdpa(q, k, v, cu, scale)
     else:
         fn, params = kernel
@@ -104,10 +105,7 @@ def varlen_attention_forward(
         else:
             extra["is_causal"] = True
         if k.shape[1] != heads:
-            if "enable_gqa" in params:
-                extra["enable_gqa"] = True
-            else:
-                k, v = (t.repeat_interleave(heads // t.shape[1], dim=1) for t in (k, v))
+            extra["enable_gqa"] = True
         # Compiled layers see the row width (an upper bound the kernel accepts) rather than a Python
         # int that changes every batch and would make dynamo recompile.
         compiling = torch.compiler.is_compiling()
