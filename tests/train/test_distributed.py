@@ -38,14 +38,17 @@ def _torchrun(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def _train_two(config: Path, data: Path, out: Path, *extra: str) -> None:
+    done = subprocess.run(_torchrun(config, data, out, *extra), env=ENV, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
     data = write_phases(tmp_path / "data")
     # 2 processes x batch 1 see the same rows per step as 1 process x batch 2.
     config = tmp_path / "two.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    done = subprocess.run(_torchrun(config, data, tmp_path / "two"), env=ENV, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    _train_two(config, data, tmp_path / "two")
 
     one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
                 show_progress=False)  # fmt: skip
@@ -69,9 +72,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     data = write_phases(tmp_path / "data")
     config = tmp_path / "two.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    done = subprocess.run(_torchrun(config, data, tmp_path / "whole"), env=ENV, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    _train_two(config, data, tmp_path / "whole")
 
     out = tmp_path / "killed"
     target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
@@ -80,9 +81,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     assert (out / "phases" / "phase1_foundation" / "phase.json").exists()
     assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
 
-    done = subprocess.run(_torchrun(config, data, out, "--resume"), env=ENV, capture_output=True, text=True,
-                          timeout=240)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    _train_two(config, data, out, "--resume")
     whole, resumed = _adapter(tmp_path / "whole"), _adapter(out)
     for key, value in whole.items():
         assert torch.equal(resumed[key], value), key
