@@ -14,12 +14,15 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+liger
 options after "ours": sdpa | varlen (attention), compile (torch.compile each decoder layer, as
 `training.compile`), rows=N (packed rows per micro-batch), liger (Liger RMSNorm/SwiGLU/RoPE kernels),
-nockpt (no gradient checkpointing even with --gradient-checkpointing). A side that fails (out of
+nockpt (no gradient checkpointing even with --gradient-checkpointing), bf16 (bf16 base weights + autocast
+on CPU, as `precision: auto` trains on CPUs with AVX512-BF16 or AMX; GPU sides are always bf16;
+`baseline+bf16` is the user who asks Trainer for bf16 on such a CPU). A side that fails (out of
 memory, compile error) prints its error and the rest go on. Ratios are against the first side.
 
 CPU (default): SmolLM2-135M-Instruct on a real mixture (the quickstart sources, a few records each,
 or --data FILE.parquet).
     python bench/train_throughput.py [--examples 48] [--max-seq-len 512] [--batch 4]
+    python bench/train_throughput.py --variants baseline,baseline+bf16,ours,ours+bf16
 GPU: random-initialised Llama-3.2-1B / Llama-3.1-8B shapes (no hub), bf16, instruction-like lengths
 (lognormal, median ~380 tokens, cap 2048), the seed's batch 4.
     python bench/train_throughput.py --gpu --shape 1b --variants baseline,ours+sdpa,ours,ours+compile
@@ -149,14 +152,14 @@ def parse_variant(spec: str) -> dict:
     side, *opts = spec.split("+")
     if side not in ("baseline", "ours"):
         raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
-    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False}
+    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False}
     for opt in opts:
         key, _, val = opt.partition("=")
         if key in ("sdpa", "varlen"):
             v["attn"] = key
         elif key == "rows" and val.isdigit():
             v["rows"] = int(val)
-        elif key in ("compile", "liger", "nockpt"):
+        elif key in ("compile", "liger", "nockpt", "bf16"):
             v[key] = True
         else:
             raise SystemExit(f"--variants: unknown option {opt!r} in {spec!r}")
@@ -190,7 +193,7 @@ def main() -> None:
         examples = synthetic_examples(args.examples, config.vocab_size, max_len)
         pad_id = 0
 
-        def build(attn: str):
+        def build(attn: str, dtype: torch.dtype):
             config._attn_implementation = attn
             with torch.device(device):  # random init on the GPU: seconds instead of minutes for 8B
                 return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
@@ -206,10 +209,10 @@ def main() -> None:
         pad_id = tok.pad_token_id
         examples = [encode(c, tok, max_len) for c in real_mixture(args.examples, args.data)]
 
-        def build(attn: str):
+        def build(attn: str, dtype: torch.dtype):
             return AutoModelForCausalLM.from_pretrained(path, dtype=dtype, attn_implementation=attn)
 
-        what = f"{args.model}, fp32, {len(examples)} real conversations"
+        what = f"{args.model}, fp32 unless +bf16, {len(examples)} real conversations"
 
     lengths = [len(e.input_ids) for e in examples]
     print(f"{what}; {sum(lengths):,} tokens, median length {statistics.median(lengths):.0f}, max {max(lengths)}")
@@ -232,7 +235,10 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     """Real tokens/s of one side, printed with its details."""
     torch.manual_seed(0)
     attn = "sdpa" if v["side"] == "baseline" else resolve_attn_implementation(v["attn"], device)
-    base = build(attn)
+    # bf16 on CPU: bf16 base weights + autocast, as the trainer does where the CPU has native bf16.
+    if v["bf16"]:
+        dtype = torch.bfloat16
+    base = build(attn, dtype)
     base.config.use_cache = False
     if v["liger"]:
         from liger_kernel.transformers import apply_liger_kernel_to_llama
@@ -251,7 +257,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
         batches = padded_batches(examples, args.batch, pad_id)
 
         def step(b):
-            with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 out = model(
                     input_ids=b["input_ids"].to(device),
                     attention_mask=b["attention_mask"].to(device),
@@ -263,7 +269,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
         loss_fn = PackedLoss(model)
 
         def step(b):
-            with torch.autocast(device.type, dtype=dtype, enabled=args.gpu):
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 total, n = loss_fn(
                     b["input_ids"].to(device),
                     b["position_ids"].to(device),
@@ -279,7 +285,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     seconds, tokens = run(model, batches, step, device, warmup)
     padded = sum(b["input_ids"].numel() for b in batches[warmup:])
     peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
-    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt") if v[k]])
+    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt", "bf16") if v[k]])
     print(
         f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
         f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s "

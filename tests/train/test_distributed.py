@@ -89,3 +89,51 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     b = yaml.safe_load((out / "train_summary.json").read_text())
     assert [p["steps"] for p in a["phases"]] == [p["steps"] for p in b["phases"]]
     assert [p["loss_last"] for p in a["phases"]] == [p["loss_last"] for p in b["phases"]]
+
+
+def _accelerate_fsdp(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    """The shipped FSDP config through `accelerate launch`, on 2 CPU processes (see fsdp_on_cpu.py)."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "fsdp.yaml"
+    entry = Path(__file__).with_name("fsdp_on_cpu.py")
+    return [str(accelerate), "launch", "--config_file", str(shipped), "--num_processes", "2", "--main_process_port",
+            "0", str(entry), "train", str(config), "--data", str(data), "-o", str(out), "--quiet", *extra]  # fmt: skip
+
+
+def _launch(cmd: list[str]) -> None:
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_fsdp_shards_matches_one_process_and_resumes_after_kill_9(tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data")
+    config = tmp_path / "fsdp.yaml"
+    config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
+    _launch(_accelerate_fsdp(config, data, tmp_path / "whole"))
+    summary = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
+    assert summary["distributed"] == "FSDP" and summary["world_size"] == 2
+
+    one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
+                show_progress=False)  # fmt: skip
+    assert one["distributed"] == "NO"
+    assert [p["steps"] for p in summary["phases"]] == [p["steps"] for p in one["phases"]]
+    whole, single = _adapter(tmp_path / "whole"), _adapter(tmp_path / "one")
+    assert whole.keys() == single.keys()
+    for key, value in single.items():
+        torch.testing.assert_close(whole[key], value, rtol=1e-4, atol=1e-6)
+
+    out = tmp_path / "killed"
+    ckpt = out / "checkpoints" / "phase2_analytical-step0000002"
+    kill_9_when(_accelerate_fsdp(config, data, out), ckpt / "state.json", ENV, timeout=240)
+    # The checkpoint holds whole optimizer moments gathered from both shards, keyed by parameter name.
+    moments = torch.load(ckpt / "optimizer.pt", weights_only=False)["state"]
+    lora = load_file(ckpt / "adapter.safetensors")
+    assert len(moments) == len(lora)
+    for name, state in moments.items():
+        peft_name = name.removeprefix("model.").replace(".default.", ".")
+        assert state["exp_avg"].shape == lora[peft_name].shape, name
+
+    _launch(_accelerate_fsdp(config, data, out, "--resume"))
+    resumed = _adapter(out)
+    for key, value in whole.items():
+        assert torch.equal(resumed[key], value), key

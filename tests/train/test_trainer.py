@@ -15,6 +15,7 @@ from peft import get_peft_model_state_dict
 from safetensors.torch import load_file
 
 from emergent.train import trainer
+from emergent.train.model import cpu_has_native_bf16
 from emergent.train.trainer import train
 
 from .conftest import PHASES, config_dict, kill_9_when, make_config, write_phases
@@ -179,12 +180,29 @@ def test_existing_run_needs_resume(tiny_run, tiny_model_dir):
         train(cfg, tiny_run["data"], tiny_run["out"], show_progress=False)
 
 
-def test_bf16_without_support_falls_back_to_fp32_with_a_warning():
-    from emergent.train.model import choose_precision
+def test_bf16_follows_the_cpu_bf16_units(monkeypatch):
+    from emergent.train import model
 
-    assert choose_precision("bf16", torch.device("cpu"))[0] == "fp32"
-    assert "bf16 is not supported on CPU" in choose_precision("bf16", torch.device("cpu"))[1]
-    assert choose_precision("auto", torch.device("cpu")) == ("fp32", None)
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: False)
+    precision, warning = model.choose_precision("bf16", torch.device("cpu"))
+    assert precision == "fp32" and "bf16 is not supported on this CPU" in warning
+    assert model.choose_precision("auto", torch.device("cpu")) == ("fp32", None)
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: True)
+    assert model.choose_precision("auto", torch.device("cpu")) == ("bf16", None)
+    assert model.choose_precision("bf16", torch.device("cpu")) == ("bf16", None)
+    assert model.choose_precision("fp16", torch.device("cpu"))[0] == "fp32"
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
+def test_bf16_on_a_cpu_with_bf16_units_trains_an_fp32_adapter(tiny_model_dir, tmp_path, phase_dir):
+    cfg = make_config(tiny_model_dir, tmp_path, precision="auto", max_steps_per_phase=2)
+    summary = train(cfg, phase_dir, tmp_path / "out", show_progress=False)
+    assert summary["precision"] == "bf16" and not summary["warnings"]
+    first, last = summary["phases"][0], summary["phases"][-1]
+    assert math.isfinite(first["loss_first"]) and math.isfinite(last["loss_last"])
+    weights = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
+    # The frozen base computes in bf16; the LoRA weights the optimizer updates stay fp32.
+    assert {w.dtype for w in weights.values()} == {torch.float32}
 
 
 def test_out_of_memory_names_the_knobs(tiny_model_dir, tmp_path, phase_dir, monkeypatch):

@@ -57,14 +57,37 @@ def write_rng(folder: Path, rank: int) -> None:
     torch.save(rng_state(), folder / f"rng-rank{rank}.pt")
 
 
+def _torch_optimizer(optimizer: Any) -> torch.optim.Optimizer:
+    return getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps it
+
+
+def optimizer_state(wrapped: torch.nn.Module, optimizer: Any) -> dict[str, Any]:
+    """The optimizer state keyed by parameter name, whole (FSDP shards gathered), on the main process; collective.
+
+    Keyed by name rather than position, so it loads into the same model however it is wrapped or sharded.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_optimizer_state_dict(wrapped, _torch_optimizer(optimizer), options=options)
+
+
+def load_optimizer(wrapped: torch.nn.Module, optimizer: Any, state: dict[str, Any]) -> None:
+    """Every process loads the whole state; under FSDP each keeps its own shard of it."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    options = StateDictOptions(full_state_dict=True)
+    set_optimizer_state_dict(wrapped, _torch_optimizer(optimizer), state, options=options)
+
+
 def write_checkpoint(
-    tmp: Path, final: Path, adapter: dict[str, torch.Tensor], optimizer: Any, scheduler: Any, state: dict
+    tmp: Path, final: Path, adapter: dict[str, torch.Tensor], optimizer: dict, scheduler: Any, state: dict
 ) -> None:
     """Main process: write everything into `tmp` (other ranks already put their RNG there), then rename."""
     from safetensors.torch import save_file
 
     save_file({k: v.detach().contiguous().cpu() for k, v in adapter.items()}, tmp / "adapter.safetensors")
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    torch.save(optimizer, tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
     if final.exists():

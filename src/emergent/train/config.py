@@ -87,7 +87,8 @@ class TrainingConfig(BaseModel):
     lr_scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
     max_grad_norm: float | None = Field(default=1.0, gt=0)
-    # auto: bf16 on hardware that supports it, else fp32. bf16 asked where unsupported falls back with a warning.
+    # auto: bf16 on GPUs that support it and CPUs with AVX512-BF16 or AMX, else fp32. bf16 asked where
+    # unsupported falls back with a warning.
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     epochs_per_phase: float = Field(default=1.0, gt=0)
     max_seq_len: int = Field(default=2048, gt=8)

@@ -32,6 +32,9 @@ class PackedLoss(torch.nn.Module):
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
+        # FSDP's transformer wrap policy reads the layer classes to shard one by one from the root module.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self._no_split_modules = getattr(base, "_no_split_modules", None)
 
     def forward(
         self,

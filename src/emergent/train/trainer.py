@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import random
 import shutil
 import time
@@ -76,25 +77,68 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     tmp.rename(dst)
 
 
+def _whole_state_options() -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    # Whole (unsharded) tensors on the main process's CPU; other processes get {}.
+    return StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
+
+
 def _lora_state(accelerator: Any, wrapped: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's LoRA tensors under PeftModel names; collective (gathers shards under FSDP / DeepSpeed)."""
-    full = accelerator.get_state_dict(wrapped)
+    """The model's LoRA tensors under PeftModel names, on the main process; collective.
+
+    torch's distributed state-dict API gathers FSDP shards of the trainable tensors only, so the frozen
+    base (16 GB for an 8B model) is never assembled; it reads plain and DDP models alike. DeepSpeed
+    keeps its own partitioning, which accelerate knows how to gather.
+    """
+    from accelerate.utils import DistributedType
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    if accelerator.distributed_type == DistributedType.DEEPSPEED:
+        full = accelerator.get_state_dict(wrapped)
+    else:
+        full = get_model_state_dict(wrapped, options=_whole_state_options())
     return {k.removeprefix("model."): v for k, v in full.items() if "lora_" in k}
 
 
 def _adapter_state(accelerator: Any, wrapped: torch.nn.Module, model: Any) -> dict[str, torch.Tensor]:
     from peft import get_peft_model_state_dict
 
-    return get_peft_model_state_dict(model, state_dict=_lora_state(accelerator, wrapped))
+    lora = _lora_state(accelerator, wrapped)
+    return get_peft_model_state_dict(model, state_dict=lora) if lora else {}
 
 
-def _load_adapter_weights(model: Any, weights: dict[str, torch.Tensor], where: Path) -> None:
-    from peft import set_peft_model_state_dict
+def _load_adapter_weights(model: Any, wrapped: torch.nn.Module, weights: dict[str, torch.Tensor], where: Path) -> None:
+    """Load saved adapter weights (PEFT file names) into the live, possibly sharded, model in place."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    result = set_peft_model_state_dict(model, weights)
-    unexpected = getattr(result, "unexpected_keys", [])
-    if unexpected:
-        raise ValueError(f"{where}: adapter weights do not fit this model/peft config (e.g. {unexpected[0]})")
+    # PEFT files drop the adapter name: ...q_proj.lora_A.weight is ...q_proj.lora_A.default.weight live.
+    live = {n.replace(f".{model.active_adapter}.", "."): n for n, _ in model.named_parameters() if "lora_" in n}
+    unknown = sorted(set(weights) - set(live))
+    if unknown:
+        raise ValueError(f"{where}: adapter weights do not fit this model/peft config (e.g. {unknown[0]})")
+    missing = sorted(set(live) - set(weights))
+    if missing:
+        raise ValueError(f"{where}: adapter weights lack {len(missing)} tensors of this model (e.g. {missing[0]})")
+    # Whole tensors in, each process keeps its shard (FSDP) or the whole (DDP, one process).
+    state = {f"model.{live[k]}": v for k, v in weights.items()}
+    set_model_state_dict(wrapped, state, options=StateDictOptions(full_state_dict=True, strict=False))
+
+
+def _restart_optimizer(optimizer: Any, learning_rate: float) -> torch.optim.Optimizer:
+    """Make the run's optimizer a fresh AdamW at this phase's peak learning rate; returns the torch optimizer.
+
+    Each phase is its own warmup + cosine run at its own peak LR (the seed's design): AdamW moments
+    from the previous phase's data and LR would make the new phase's first steps follow the old
+    gradient statistics instead of warming up from zero. Emptying the state is exactly a new AdamW,
+    while the object stays the one FSDP / DeepSpeed were prepared with.
+    """
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps it
+    inner.state.clear()
+    for group in inner.param_groups:
+        # The schedule starts from initial_lr, which a previous phase's schedule has already set.
+        group["lr"] = group["initial_lr"] = learning_rate
+    return inner
 
 
 def _phase_summary(phase: PhaseConfig, data: PhaseData, stats: dict, total_steps: int, lr: float) -> dict:
@@ -120,6 +164,7 @@ def _phase_summary(phase: PhaseConfig, data: PhaseData, stats: dict, total_steps
 def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_progress: bool = True) -> dict:
     """Train the adapter through every phase of `cfg.training`; returns train_summary.json's content."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     t: TrainingConfig = cfg.training
     data_dir, out = Path(data_dir), Path(out)
@@ -141,9 +186,16 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision, precision_warning = choose_precision(t.precision, device)
     mixed = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[precision]
-    # cpu=True lets accelerate pick gloo for several CPU processes (torchrun / accelerate launch --cpu).
+    # accelerate keeps one process-wide state that refuses a second precision; each train() call sets
+    # its own (the process group, in PartialState, is kept).
+    AcceleratorState._reset_state()
+    # cpu=True lets accelerate pick gloo for several CPU processes (torchrun / accelerate launch --cpu);
+    # accelerate routes to DeepSpeed only without it (DeepSpeed then brings its own CPU backend).
     accelerator = Accelerator(
-        cpu=device.type == "cpu", mixed_precision=mixed, log_with=t.report_to or None, project_dir=str(out)
+        cpu=device.type == "cpu" and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true",
+        mixed_precision=mixed,
+        log_with=t.report_to or None,
+        project_dir=str(out),
     )
     main, _rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     run_warnings = [precision_warning] if precision_warning else []
@@ -158,7 +210,13 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     if t.compile:
         compile_layers(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    wrapped = accelerator.prepare(PackedLoss(model))
+    # One optimizer for the run, prepared together with the model: FSDP2 and DeepSpeed point it at the
+    # sharded parameters they create. Every phase restarts it (`_restart_optimizer`).
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=t.phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
+    )  # fmt: skip
+    wrapped, optimizer = accelerator.prepare(PackedLoss(model), optimizer)
     # Taken after prepare: FSDP replaces parameters with sharded ones.
     params = [p for p in wrapped.parameters() if p.requires_grad]
     if t.report_to:
@@ -191,7 +249,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
                 weights_from = adapter_dir
                 continue
             summary = _train_phase(
-                k, phase, cfg, accelerator, model, wrapped, params, tokenizer, pad_id, data_dir, out,
+                k, phase, cfg, accelerator, model, wrapped, params, optimizer, tokenizer, pad_id, data_dir, out,
                 seed, resume, weights_from, global_step, metrics_path, progress,
             )  # fmt: skip
             weights_from = None
@@ -212,6 +270,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "precision": precision,
         "world_size": world,
+        "distributed": accelerator.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU (DDP), FSDP, DEEPSPEED
         "packing": t.packing,
         "max_seq_len": t.max_seq_len,
         "effective_batch": t.batch_size * t.gradient_accumulation * world,
@@ -239,6 +298,7 @@ def _train_phase(
     model: Any,
     wrapped: torch.nn.Module,
     params: list[torch.nn.Parameter],
+    optimizer: Any,
     tokenizer: Any,
     pad_id: int,
     data_dir: Path,
@@ -259,14 +319,8 @@ def _train_phase(
     total_steps = phase_steps(
         len(data.rows), per_step, phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
     )
-    # A fresh optimizer and schedule per phase: each phase is its own warmup + cosine run at its own
-    # peak LR (the seed's design), and AdamW moments from the previous phase's data and LR would make
-    # the new phase's first steps follow the old gradient statistics instead of warming up from zero.
-    optimizer = torch.optim.AdamW(
-        params, lr=phase.learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay
-    )
-    scheduler = make_scheduler(t.lr_scheduler, optimizer, t.warmup_ratio, total_steps)
-    optimizer = accelerator.prepare_optimizer(optimizer, device_placement=False)
+    scheduler = make_scheduler(t.lr_scheduler, _restart_optimizer(optimizer, phase.learning_rate), t.warmup_ratio,
+                               total_steps)  # fmt: skip
     order = RowOrder(len(data.rows), seed * 1_000 + k)
 
     stats = {"tokens": 0, "loss_tokens": 0, "loss_first": None, "loss_last": None, "seconds": 0.0}
@@ -275,15 +329,15 @@ def _train_phase(
     if found:
         step_done, folder = found[-1]
         weights, opt_state, sched_state, state, rng = ckpt.read_checkpoint(folder, rank)
-        _load_adapter_weights(model, weights, folder)
-        optimizer.load_state_dict(opt_state)
+        _load_adapter_weights(model, wrapped, weights, folder)
+        ckpt.load_optimizer(wrapped, optimizer, opt_state)
         scheduler.load_state_dict(sched_state)
         ckpt.set_rng_state(rng)
         stats = state["stats"]
         start = state["step"]
     else:
         if weights_from is not None:
-            _load_adapter_weights(model, load_file(weights_from / "adapter_model.safetensors"), weights_from)
+            _load_adapter_weights(model, wrapped, load_file(weights_from / "adapter_model.safetensors"), weights_from)
         # Seeded per phase (not carried over), so a resume that starts this phase afresh draws the same dropout.
         torch.manual_seed(seed * 1_000 + k * 10 + rank)
         random.seed(seed * 1_000 + k)
@@ -396,9 +450,10 @@ def _save_checkpoint(
     accelerator.wait_for_everyone()
     ckpt.write_rng(tmp, accelerator.process_index)
     weights = _adapter_state(accelerator, wrapped, model)
+    opt_state = ckpt.optimizer_state(wrapped, optimizer)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state = {"phase": name, "phase_index": k, "step": step, "stats": stats}
-        ckpt.write_checkpoint(tmp, final, weights, optimizer, scheduler, state)
+        ckpt.write_checkpoint(tmp, final, weights, opt_state, scheduler, state)
         ckpt.prune_checkpoints(out, name, keep=keep)
     accelerator.wait_for_everyone()
