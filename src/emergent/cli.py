@@ -6,6 +6,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from emergent.errors import ConfigError
 
@@ -42,5 +43,5 @@ def main() -> None:
     try:
         app()
     except ConfigError as err:
-        Console(stderr=True).print(f"[bold red]config error:[/] {err}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]config error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         sys.exit(2)

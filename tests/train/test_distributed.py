@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
@@ -91,11 +92,19 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     assert [p["loss_last"] for p in a["phases"]] == [p["loss_last"] for p in b["phases"]]
 
 
-def _accelerate_fsdp(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    """The shipped FSDP config through `accelerate launch`, on 2 CPU processes (see fsdp_on_cpu.py)."""
+# Sharding engines through `accelerate launch` with the shipped configs, on 2 CPU processes: FSDP through
+# fsdp_on_cpu.py (accelerate turns FSDP off on CPU), DeepSpeed directly (its CPU backend is gloo).
+ENGINES = {
+    "fsdp": ("fsdp.yaml", Path(__file__).with_name("fsdp_on_cpu.py"), "FSDP"),
+    "deepspeed_zero2": ("deepspeed_zero2.yaml", Path(sys.executable).parent / "emergent", "DEEPSPEED"),
+    "deepspeed_zero3": ("deepspeed_zero3.yaml", Path(sys.executable).parent / "emergent", "DEEPSPEED"),
+}
+
+
+def _accelerate(engine: str, config: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    shipped, entry, _ = ENGINES[engine]
     accelerate = Path(sys.executable).parent / "accelerate"
-    shipped = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "fsdp.yaml"
-    entry = Path(__file__).with_name("fsdp_on_cpu.py")
+    shipped = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / shipped
     return [str(accelerate), "launch", "--config_file", str(shipped), "--num_processes", "2", "--main_process_port",
             "0", str(entry), "train", str(config), "--data", str(data), "-o", str(out), "--quiet", *extra]  # fmt: skip
 
@@ -105,13 +114,16 @@ def _launch(cmd: list[str]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def test_fsdp_shards_matches_one_process_and_resumes_after_kill_9(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tiny_model_dir, tmp_path):
+    if engine.startswith("deepspeed"):
+        pytest.importorskip("deepspeed")
     data = write_phases(tmp_path / "data")
-    config = tmp_path / "fsdp.yaml"
+    config = tmp_path / "sharded.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    _launch(_accelerate_fsdp(config, data, tmp_path / "whole"))
+    _launch(_accelerate(engine, config, data, tmp_path / "whole"))
     summary = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
-    assert summary["distributed"] == "FSDP" and summary["world_size"] == 2
+    assert summary["distributed"] == ENGINES[engine][2] and summary["world_size"] == 2
 
     one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
                 show_progress=False)  # fmt: skip
@@ -124,16 +136,19 @@ def test_fsdp_shards_matches_one_process_and_resumes_after_kill_9(tiny_model_dir
 
     out = tmp_path / "killed"
     ckpt = out / "checkpoints" / "phase2_analytical-step0000002"
-    kill_9_when(_accelerate_fsdp(config, data, out), ckpt / "state.json", ENV, timeout=240)
-    # The checkpoint holds whole optimizer moments gathered from both shards, keyed by parameter name.
-    moments = torch.load(ckpt / "optimizer.pt", weights_only=False)["state"]
-    lora = load_file(ckpt / "adapter.safetensors")
-    assert len(moments) == len(lora)
-    for name, state in moments.items():
-        peft_name = name.removeprefix("model.").replace(".default.", ".")
-        assert state["exp_avg"].shape == lora[peft_name].shape, name
+    kill_9_when(_accelerate(engine, config, data, out), ckpt / "state.json", ENV, timeout=240)
+    if engine == "fsdp":
+        # Whole optimizer moments gathered from both shards, keyed by parameter name.
+        moments = torch.load(ckpt / "optimizer.pt", weights_only=False)["state"]
+        lora = load_file(ckpt / "adapter.safetensors")
+        assert len(moments) == len(lora)
+        for name, state in moments.items():
+            assert state["exp_avg"].shape == lora[name.removeprefix("model.").replace(".default.", ".")].shape, name
+    else:
+        # DeepSpeed's own partitioned optimizer state, one file per process.
+        assert len(list((ckpt / "deepspeed" / "state").glob("*optim_states.pt"))) == 2
 
-    _launch(_accelerate_fsdp(config, data, out, "--resume"))
+    _launch(_accelerate(engine, config, data, out, "--resume"))
     resumed = _adapter(out)
     for key, value in whole.items():
         assert torch.equal(resumed[key], value), key

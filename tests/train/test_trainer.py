@@ -164,6 +164,20 @@ def test_missing_phase_files_are_named(tiny_model_dir, tmp_path):
         train(make_config(tiny_model_dir, tmp_path), data, tmp_path / "out", show_progress=False)
 
 
+def test_cli_errors_print_paths_verbatim(tiny_model_dir, tmp_path):
+    """Error text is not rich markup: a path like `d[/]x` (or gloo's `[/path/pair.cc:553]`) prints as is."""
+    from typer.testing import CliRunner
+
+    from emergent.cli import app
+
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(config_dict(tiny_model_dir, tmp_path)))
+    data = tmp_path / "d[" / "]x"
+    result = CliRunner().invoke(app, ["train", str(config), "--data", str(data), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1, result.output
+    assert "missing phase files" in result.output and "d[/]x" in result.output.replace("\n", "")
+
+
 def test_unknown_target_modules_list_the_models_modules(tiny_model_dir, tmp_path, phase_dir):
     raw = config_dict(tiny_model_dir, tmp_path)
     raw["peft"]["target_modules"] = ["q_proj", "c_attn"]

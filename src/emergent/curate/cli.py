@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -128,7 +129,7 @@ def print_manifest(m: dict) -> None:
     if m.get("notes"):
         console.print("notes: " + ", ".join(f"{k} {v:,}" for k, v in m["notes"].items()))
     for w in m.get("warnings", []):
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -79,7 +80,7 @@ def print_run_summary(outcome, console: Console) -> None:
         lines.append(f"adapter     {adapter}  (model card: README.md)")
         lines.append(f"talk to it  [bold]emergent chat {adapter}[/]")
     if outcome.error is not None:
-        lines.append(f"[bold red]failed:[/] {type(outcome.error).__name__}: {outcome.error}")
+        lines.append(f"[bold red]failed:[/] {type(outcome.error).__name__}: {escape(str(outcome.error))}")
     console.print(
         Panel.fit(table, title=f"emergent run · {outcome.run_dir}", border_style="red" if outcome.error else "green")
     )
@@ -134,7 +135,7 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (the c
 
     if not run_dir.is_dir():
         Console(stderr=True).print(
-            f"[bold red]error:[/] {run_dir}: run folder not found — pass the output_dir of a run, e.g. runs/quickstart",
+            f"[bold red]error:[/] {escape(str(run_dir))}: run folder not found — pass the output_dir of a run, e.g. runs/quickstart",
             highlight=False,
             soft_wrap=True,
         )
@@ -163,7 +164,7 @@ def chat_command(
         with console.status("loading model and adapter…"):
             peft_model, tokenizer = load_chat_model(adapter_dir, model)
     except (FileNotFoundError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     try:
         chat_loop(ChatSession(peft_model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature))

@@ -57,37 +57,16 @@ def write_rng(folder: Path, rank: int) -> None:
     torch.save(rng_state(), folder / f"rng-rank{rank}.pt")
 
 
-def _torch_optimizer(optimizer: Any) -> torch.optim.Optimizer:
-    return getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps it
-
-
-def optimizer_state(wrapped: torch.nn.Module, optimizer: Any) -> dict[str, Any]:
-    """The optimizer state keyed by parameter name, whole (FSDP shards gathered), on the main process; collective.
-
-    Keyed by name rather than position, so it loads into the same model however it is wrapped or sharded.
-    """
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-    return get_optimizer_state_dict(wrapped, _torch_optimizer(optimizer), options=options)
-
-
-def load_optimizer(wrapped: torch.nn.Module, optimizer: Any, state: dict[str, Any]) -> None:
-    """Every process loads the whole state; under FSDP each keeps its own shard of it."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-    options = StateDictOptions(full_state_dict=True)
-    set_optimizer_state_dict(wrapped, _torch_optimizer(optimizer), state, options=options)
-
-
 def write_checkpoint(
-    tmp: Path, final: Path, adapter: dict[str, torch.Tensor], optimizer: dict, scheduler: Any, state: dict
+    tmp: Path, final: Path, adapter: dict[str, torch.Tensor], optimizer: dict | None, scheduler: Any, state: dict
 ) -> None:
-    """Main process: write everything into `tmp` (other ranks already put their RNG there), then rename."""
+    """Main process: write everything into `tmp` (other ranks already put their RNG there, and DeepSpeed
+    its partitioned optimizer state, in which case `optimizer` is None), then rename."""
     from safetensors.torch import save_file
 
     save_file({k: v.detach().contiguous().cpu() for k, v in adapter.items()}, tmp / "adapter.safetensors")
-    torch.save(optimizer, tmp / "optimizer.pt")
+    if optimizer is not None:
+        torch.save(optimizer, tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
     if final.exists():
@@ -95,8 +74,9 @@ def write_checkpoint(
     tmp.rename(final)
 
 
-def read_checkpoint(folder: Path, rank: int) -> tuple[dict[str, torch.Tensor], dict, dict, dict, dict]:
-    """adapter weights, optimizer state, scheduler state, state.json, this rank's RNG state."""
+def read_checkpoint(folder: Path, rank: int) -> tuple[dict[str, torch.Tensor], dict | None, dict, dict, dict]:
+    """adapter weights, optimizer state (None when DeepSpeed wrote its own), scheduler state, state.json,
+    this rank's RNG state."""
     from safetensors.torch import load_file
 
     rng_file = folder / f"rng-rank{rank}.pt"
@@ -107,7 +87,7 @@ def read_checkpoint(folder: Path, rank: int) -> tuple[dict[str, torch.Tensor], d
         )
     return (
         load_file(folder / "adapter.safetensors"),
-        torch.load(folder / "optimizer.pt", weights_only=False),
+        torch.load(folder / "optimizer.pt", weights_only=False) if (folder / "optimizer.pt").is_file() else None,
         torch.load(folder / "scheduler.pt", weights_only=False),
         json.loads((folder / "state.json").read_text()),
         torch.load(rng_file, weights_only=False),

@@ -9,10 +9,8 @@ weighs the same whichever process or micro-batch it lands in.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
-import os
 import random
 import shutil
 import time
@@ -25,6 +23,7 @@ import torch
 from emergent.config import RunConfig
 from emergent.progress import counter_progress
 from emergent.train import checkpoint as ckpt
+from emergent.train import engine
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
 from emergent.train.loss import PackedLoss
@@ -77,54 +76,6 @@ def _copy_atomic(src: Path, dst: Path) -> None:
     tmp.rename(dst)
 
 
-def _whole_state_options() -> Any:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions
-
-    # Whole (unsharded) tensors on the main process's CPU; other processes get {}.
-    return StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True)
-
-
-def _lora_state(accelerator: Any, wrapped: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The model's LoRA tensors under PeftModel names, on the main process; collective.
-
-    torch's distributed state-dict API gathers FSDP shards of the trainable tensors only, so the frozen
-    base (16 GB for an 8B model) is never assembled; it reads plain and DDP models alike. DeepSpeed
-    keeps its own partitioning, which accelerate knows how to gather.
-    """
-    from accelerate.utils import DistributedType
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
-    if accelerator.distributed_type == DistributedType.DEEPSPEED:
-        full = accelerator.get_state_dict(wrapped)
-    else:
-        full = get_model_state_dict(wrapped, options=_whole_state_options())
-    return {k.removeprefix("model."): v for k, v in full.items() if "lora_" in k}
-
-
-def _adapter_state(accelerator: Any, wrapped: torch.nn.Module, model: Any) -> dict[str, torch.Tensor]:
-    from peft import get_peft_model_state_dict
-
-    lora = _lora_state(accelerator, wrapped)
-    return get_peft_model_state_dict(model, state_dict=lora) if lora else {}
-
-
-def _load_adapter_weights(model: Any, wrapped: torch.nn.Module, weights: dict[str, torch.Tensor], where: Path) -> None:
-    """Load saved adapter weights (PEFT file names) into the live, possibly sharded, model in place."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-    # PEFT files drop the adapter name: ...q_proj.lora_A.weight is ...q_proj.lora_A.default.weight live.
-    live = {n.replace(f".{model.active_adapter}.", "."): n for n, _ in model.named_parameters() if "lora_" in n}
-    unknown = sorted(set(weights) - set(live))
-    if unknown:
-        raise ValueError(f"{where}: adapter weights do not fit this model/peft config (e.g. {unknown[0]})")
-    missing = sorted(set(live) - set(weights))
-    if missing:
-        raise ValueError(f"{where}: adapter weights lack {len(missing)} tensors of this model (e.g. {missing[0]})")
-    # Whole tensors in, each process keeps its shard (FSDP) or the whole (DDP, one process).
-    state = {f"model.{live[k]}": v for k, v in weights.items()}
-    set_model_state_dict(wrapped, state, options=StateDictOptions(full_state_dict=True, strict=False))
-
-
 def _restart_optimizer(optimizer: Any, learning_rate: float) -> torch.optim.Optimizer:
     """Make the run's optimizer a fresh AdamW at this phase's peak learning rate; returns the torch optimizer.
 
@@ -133,7 +84,7 @@ def _restart_optimizer(optimizer: Any, learning_rate: float) -> torch.optim.Opti
     gradient statistics instead of warming up from zero. Emptying the state is exactly a new AdamW,
     while the object stays the one FSDP / DeepSpeed were prepared with.
     """
-    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer wraps it
+    inner = engine.torch_optimizer(optimizer)
     inner.state.clear()
     for group in inner.param_groups:
         # The schedule starts from initial_lr, which a previous phase's schedule has already set.
@@ -189,13 +140,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     # accelerate keeps one process-wide state that refuses a second precision; each train() call sets
     # its own (the process group, in PartialState, is kept).
     AcceleratorState._reset_state()
-    # cpu=True lets accelerate pick gloo for several CPU processes (torchrun / accelerate launch --cpu);
-    # accelerate routes to DeepSpeed only without it (DeepSpeed then brings its own CPU backend).
     accelerator = Accelerator(
-        cpu=device.type == "cpu" and os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() != "true",
-        mixed_precision=mixed,
-        log_with=t.report_to or None,
-        project_dir=str(out),
+        mixed_precision=mixed, log_with=t.report_to or None, project_dir=str(out), **engine.accelerator_kwargs(device)
     )
     main, _rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     run_warnings = [precision_warning] if precision_warning else []
@@ -216,6 +162,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
         [p for p in model.parameters() if p.requires_grad],
         lr=t.phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
     )  # fmt: skip
+    engine.configure(accelerator, t.batch_size, t.gradient_accumulation, t.max_grad_norm)
     wrapped, optimizer = accelerator.prepare(PackedLoss(model), optimizer)
     # Taken after prepare: FSDP replaces parameters with sharded ones.
     params = [p for p in wrapped.parameters() if p.requires_grad]
@@ -255,7 +202,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
             weights_from = None
             global_step += summary["steps"]
             summaries.append(summary)
-            lora = _lora_state(accelerator, wrapped)
+            lora = engine.lora_state(accelerator, wrapped)
             if main:
                 # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
                 model.save_pretrained(adapter_dir, state_dict=lora)
@@ -329,15 +276,16 @@ def _train_phase(
     if found:
         step_done, folder = found[-1]
         weights, opt_state, sched_state, state, rng = ckpt.read_checkpoint(folder, rank)
-        _load_adapter_weights(model, wrapped, weights, folder)
-        ckpt.load_optimizer(wrapped, optimizer, opt_state)
+        engine.load_adapter(accelerator, model, wrapped, weights, folder)
+        engine.load_state(accelerator, wrapped, optimizer, folder, opt_state)
         scheduler.load_state_dict(sched_state)
         ckpt.set_rng_state(rng)
         stats = state["stats"]
         start = state["step"]
     else:
         if weights_from is not None:
-            _load_adapter_weights(model, wrapped, load_file(weights_from / "adapter_model.safetensors"), weights_from)
+            weights = load_file(weights_from / "adapter_model.safetensors")
+            engine.load_adapter(accelerator, model, wrapped, weights, weights_from)
         # Seeded per phase (not carried over), so a resume that starts this phase afresh draws the same dropout.
         torch.manual_seed(seed * 1_000 + k * 10 + rank)
         random.seed(seed * 1_000 + k)
@@ -361,7 +309,7 @@ def _train_phase(
         try:
             for m, batch in enumerate(micro):
                 sync = m == len(micro) - 1
-                with contextlib.nullcontext() if sync else accelerator.no_sync(wrapped):
+                with engine.accumulating(accelerator, wrapped, last=sync):
                     part, _n = wrapped(
                         batch["input_ids"].to(accelerator.device),
                         batch["position_ids"].to(accelerator.device),
@@ -369,12 +317,12 @@ def _train_phase(
                         batch["cu_seqlens"].to(accelerator.device),
                         batch["max_seqlen"],
                     )
-                    accelerator.backward(part * scale)
+                    engine.backward(accelerator, part * scale, last=sync)
                 loss_sum += part.detach()
         except torch.OutOfMemoryError:
             raise RuntimeError(f"phase {phase.name}, step {step + 1}: {OOM_HINT}") from None
         grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm else None
-        lr = optimizer.param_groups[0]["lr"]
+        lr = engine.torch_optimizer(optimizer).param_groups[0]["lr"]
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -449,8 +397,11 @@ def _save_checkpoint(
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     ckpt.write_rng(tmp, accelerator.process_index)
-    weights = _adapter_state(accelerator, wrapped, model)
-    opt_state = ckpt.optimizer_state(wrapped, optimizer)
+    from peft import get_peft_model_state_dict
+
+    lora = engine.lora_state(accelerator, wrapped)
+    weights = get_peft_model_state_dict(model, state_dict=lora) if lora else {}
+    opt_state = engine.save_state(accelerator, wrapped, optimizer, tmp)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         state = {"phase": name, "phase_index": k, "step": step, "stats": stats}
