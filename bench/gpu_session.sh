@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared GPU session (device machine, H100/H200): kernel checks, then the 1B and 8B throughput
+# One prepared GPU session (device machine, H100/H200): kernel and engine checks, then the 1B and 8B throughput
 # benchmarks with each lever as its own side. Logs go to $OUT (or ./gpu-logs). Wheels for packages the
 # machine lacks travel in .whl/ (see bench/RESULTS.md for the list).
 set -uo pipefail
@@ -7,6 +7,11 @@ OUT=${OUT:-gpu-logs}; mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
+fi
+# DeepSpeed travels as its source archive and builds against the machine's torch (no ops compiled ahead).
+if ls .whl/deepspeed-*.tar.gz >/dev/null 2>&1; then
+  DS_BUILD_OPS=0 python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-cache-dir --target /tmp/site \
+    .whl/deepspeed-*.tar.gz 2>&1 | tail -3 | tee "$OUT/deepspeed-install.log"
 fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/env.log"
@@ -16,7 +21,8 @@ print("torch", torch.__version__, "transformers", transformers.__version__, "pef
 from torch.nn.attention.varlen import varlen_attn
 print("varlen_attn", inspect.signature(varlen_attn))
 PY
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -15 | tee "$OUT/check.log"
+# Kernels, then the shipped FSDP / DeepSpeed configs through accelerate launch on the GPU (tests/gpu).
+timeout ${TCHECK:-240} python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -25 | tee "$OUT/check.log"
 timeout ${T1B:-200} python3 bench/train_throughput.py --gpu --shape 1b --examples 256 \
   --variants baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+rows=8,ours+compile+liger 2>&1 \
   | grep -v "Loading weights" | tee "$OUT/1b.log"
