@@ -16,7 +16,9 @@ options after "ours": sdpa | varlen (attention), compile (torch.compile each dec
 `training.compile`), rows=N (packed rows per micro-batch), liger (Liger RMSNorm/SwiGLU/RoPE kernels),
 nockpt (no gradient checkpointing even with --gradient-checkpointing), bf16 (bf16 base weights + autocast
 on CPU, as `precision: auto` trains on CPUs with AVX512-BF16 or AMX; GPU sides are always bf16;
-`baseline+bf16` is the user who asks Trainer for bf16 on such a CPU). A side that fails (out of
+`baseline+bf16` is the user who asks Trainer for bf16 on such a CPU), torchdropout (PEFT's own
+nn.Dropout in the LoRA layers instead of the trainer's FastDropout, which draws CPU masks ~3x faster).
+A side that fails (out of
 memory, compile error) prints its error and the rest go on. Ratios are against the first side.
 
 CPU (default): SmolLM2-135M-Instruct on a real mixture (the quickstart sources, a few records each,
@@ -46,6 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from emergent.train.attention import resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
+from emergent.train.dropout import use_fast_lora_dropout  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
 from emergent.train.model import add_adapter, compile_layers  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
@@ -125,7 +128,7 @@ def packed_batches(examples: list[Example], rows_per_batch: int, max_len: int, p
     return out
 
 
-def run(model, batches: list[dict], step, device: torch.device, warmup: int) -> tuple[float, int]:
+def run(model, batches: list[dict], step, device: torch.device, warmup: int, profile: int = 0) -> tuple[float, int]:
     """Seconds and real tokens for `batches` after `warmup` untimed batches (compile, allocator)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
@@ -133,6 +136,8 @@ def run(model, batches: list[dict], step, device: torch.device, warmup: int) -> 
         step(b)
         opt.step()
         opt.zero_grad(set_to_none=True)
+    if profile:
+        print_profile(batches[warmup : warmup + profile], step, opt, device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     began = time.perf_counter()
@@ -147,19 +152,36 @@ def run(model, batches: list[dict], step, device: torch.device, warmup: int) -> 
     return time.perf_counter() - began, tokens
 
 
+def print_profile(batches: list[dict], step, opt, device: torch.device) -> None:
+    """The operators and kernels that take the time of a few warm steps (untimed; --profile N)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for b in batches:
+            step(b)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
+
+
 def parse_variant(spec: str) -> dict:
     """'ours+compile+rows=8' -> {'side': 'ours', 'compile': True, 'rows': 8, ...}."""
     side, *opts = spec.split("+")
     if side not in ("baseline", "ours"):
         raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
-    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False}
+    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False,
+         "torchdropout": False}  # fmt: skip
     for opt in opts:
         key, _, val = opt.partition("=")
         if key in ("sdpa", "varlen"):
             v["attn"] = key
         elif key == "rows" and val.isdigit():
             v["rows"] = int(val)
-        elif key in ("compile", "liger", "nockpt", "bf16"):
+        elif key in ("compile", "liger", "nockpt", "bf16", "torchdropout"):
             v[key] = True
         else:
             raise SystemExit(f"--variants: unknown option {opt!r} in {spec!r}")
@@ -179,6 +201,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1, help="untimed micro-batches per side (compiled: at least 3)")
     ap.add_argument("--variants", default="baseline,ours", help="sides to run, in order (see above)")
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="print a torch.profiler table of N warm steps")
     args = ap.parse_args()
     variants = [parse_variant(s) for s in args.variants.split(",")]
 
@@ -249,6 +272,8 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     if args.gradient_checkpointing and not v["nockpt"]:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model = add_adapter(base, PeftSettings(), "bench")
+    if v["side"] == "ours" and not v["torchdropout"]:
+        use_fast_lora_dropout(model)  # as the trainer does
     model.train()
     if v["compile"]:
         compile_layers(model)
@@ -282,10 +307,10 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     if len(batches) <= warmup:
         raise ValueError(f"{len(batches)} micro-batches leave none to time after {warmup} warm-up; raise --examples")
     began = time.perf_counter()
-    seconds, tokens = run(model, batches, step, device, warmup)
+    seconds, tokens = run(model, batches, step, device, warmup, args.profile)
     padded = sum(b["input_ids"].numel() for b in batches[warmup:])
     peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
-    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt", "bf16") if v[k]])
+    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout") if v[k]])
     print(
         f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
         f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s "

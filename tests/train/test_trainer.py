@@ -14,6 +14,7 @@ import yaml
 from peft import get_peft_model_state_dict
 from safetensors.torch import load_file
 
+from emergent.config import parse_config
 from emergent.train import trainer
 from emergent.train.model import cpu_has_native_bf16
 from emergent.train.trainer import train
@@ -29,12 +30,19 @@ def _base(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
 
 
+def with_dropout(model_dir: Path, tmp: Path) -> dict:
+    """The tiny config with the seed's LoRA dropout, so resuming must restore the dropout RNG exactly."""
+    raw = config_dict(model_dir, tmp)
+    raw["peft"]["lora_dropout"] = 0.05
+    return raw
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tiny_model_dir, tmp_path_factory):
     """One uninterrupted run through all five phases, with the adapter captured at each phase's edges."""
     tmp = tmp_path_factory.mktemp("run")
     data = write_phases(tmp / "data")
-    cfg = make_config(tiny_model_dir, tmp)
+    cfg = parse_config(with_dropout(tiny_model_dir, tmp), tmp / "config.yaml")
     edges: list[dict] = []
     original = trainer._train_phase
 
@@ -127,7 +135,7 @@ def test_final_adapter_loads_with_peft(tiny_run, tiny_model_dir):
 def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_dir, tmp_path):
     data = write_phases(tmp_path / "data")
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(config_dict(tiny_model_dir, tmp_path)))
+    config.write_text(yaml.safe_dump(with_dropout(tiny_model_dir, tmp_path)))
     out = tmp_path / "out"
     target = out / "checkpoints" / "phase3_empathic_creative-step0000002" / "state.json"
     cli = Path(sys.executable).parent / "emergent"
@@ -136,7 +144,8 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
     assert not (out / "phases" / "phase3_empathic_creative" / "phase.json").exists()
     finished = {n: (out / "phases" / n / "phase.json").stat().st_mtime_ns for n in list(PHASES)[:2]}
 
-    summary = train(make_config(tiny_model_dir, tmp_path), data, out, resume=True, show_progress=False)
+    summary = train(parse_config(with_dropout(tiny_model_dir, tmp_path), config), data, out, resume=True,
+                    show_progress=False)  # fmt: skip
 
     assert {n: (out / "phases" / n / "phase.json").stat().st_mtime_ns for n in finished} == finished
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -151,7 +160,8 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
 def test_resume_with_nothing_to_resume_is_a_fresh_run(tiny_run, tiny_model_dir, tmp_path):
     # What a requeued cluster job relies on (examples/launch/slurm.sbatch always passes --resume).
     data = write_phases(tmp_path / "data")
-    train(make_config(tiny_model_dir, tmp_path), data, tmp_path / "out", resume=True, show_progress=False)
+    cfg = parse_config(with_dropout(tiny_model_dir, tmp_path), tmp_path / "c.yaml")
+    train(cfg, data, tmp_path / "out", resume=True, show_progress=False)
     fresh = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
     reference = load_file(tiny_run["out"] / "adapter" / "adapter_model.safetensors")
     assert fresh.keys() == reference.keys() and all(torch.equal(fresh[k], reference[k]) for k in reference)

@@ -26,6 +26,7 @@ from emergent.train import checkpoint as ckpt
 from emergent.train import engine
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
+from emergent.train.dropout import use_fast_lora_dropout
 from emergent.train.loss import PackedLoss
 from emergent.train.model import add_adapter, choose_precision, compile_layers, load_model, load_tokenizer
 from emergent.train.packing import IGNORE, collate
@@ -153,6 +154,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     torch.manual_seed(seed)  # the same LoRA initialisation in every process
     model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
+    use_fast_lora_dropout(model)
+    model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
     if t.compile:
         compile_layers(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,56 @@
+"""LoRA dropout whose CPU mask is cheap to draw.
+
+torch draws a CPU dropout mask one element at a time: on a 2-core EPYC, `F.dropout` of a 2048 x 1536
+bf16 input takes 20 ms, and the 7 LoRA dropouts per layer were 19 % of a LoRA step of SmolLM2-135M
+in bf16. This draws 64 random bits per 4 elements instead (7 ms) and keeps an element when its 16
+bits clear the drop threshold: the drop probability is p rounded to 1/65536 (0.05 -> 0.0500031) and
+the kept elements are scaled by the exact inverse of the keep probability, so the expected output is
+the input, as with inverted dropout. On other devices it is `F.dropout`, whose GPU kernels are fast.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+_LEVELS = 1 << 16
+
+
+class FastDropout(torch.nn.Module):
+    """Inverted dropout with probability `p` (drop threshold in 1/65536 steps on CPU)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+        drop = round(p * _LEVELS)
+        self.threshold = drop - _LEVELS // 2  # int16 bits below it are dropped: P = drop / 65536
+        self.scale = _LEVELS / (_LEVELS - drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        n = x.numel()
+        words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+        bits = words.view(torch.int16)[:n].view(x.shape)
+        return x * (bits >= self.threshold).to(x.dtype).mul_(self.scale)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def use_fast_lora_dropout(model: torch.nn.Module) -> int:
+    """Replace the nn.Dropout of every LoRA layer with FastDropout in place; returns how many."""
+    swapped = 0
+    for module in model.modules():
+        drops = getattr(module, "lora_dropout", None)
+        if not isinstance(drops, torch.nn.ModuleDict):
+            continue
+        for name, drop in list(drops.items()):
+            if type(drop) is torch.nn.Dropout and drop.p > 0:
+                drops[name] = FastDropout(drop.p).train(drop.training)
+                swapped += 1
+    return swapped
