@@ -32,6 +32,6 @@ fi
 # 8B: where the time goes, eager vs compiled (compiled was 5x slower in session 2), then the levers.
 timeout ${TPROF:-200} python3 bench/train_throughput.py --gpu --shape 8b --examples 24 --profile 2 \
   --variants ours+nockpt+rows=2,ours+nockpt+compile+rows=2 2>&1 | grep -v "Loading weights" | tee "$OUT/8b-profile.log"
-timeout ${T8B:-200} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
-  --variants baseline,ours,ours+nockpt+rows=2 2>&1 \
+timeout ${T8B:-300} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
+  --variants baseline,ours,ours+nockpt+rows=2,ours+ckptevery=2,ours+ckptevery=4 2>&1 \
   | grep -v "Loading weights" | tee "$OUT/8b.log"

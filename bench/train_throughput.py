@@ -18,7 +18,8 @@ nockpt (no gradient checkpointing even with --gradient-checkpointing), bf16 (bf1
 on CPU, as `precision: auto` trains on CPUs with AVX512-BF16 or AMX; GPU sides are always bf16;
 `baseline+bf16` is the user who asks Trainer for bf16 on such a CPU), torchdropout (PEFT's own
 nn.Dropout in the LoRA layers instead of the trainer's FastDropout, which draws CPU masks ~3x faster).
-A side that fails (out of
+ckptevery=N (gradient checkpointing on every N-th decoder layer only: between
+full recomputation and none, for models where no checkpointing does not fit). A side that fails (out of
 memory, compile error) prints its error and the rest go on. Ratios are against the first side.
 
 CPU (default): SmolLM2-135M-Instruct on a real mixture (the quickstart sources, a few records each,
@@ -174,13 +175,13 @@ def parse_variant(spec: str) -> dict:
     if side not in ("baseline", "ours"):
         raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
     v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False,
-         "torchdropout": False}  # fmt: skip
+         "torchdropout": False, "ckptevery": None}  # fmt: skip
     for opt in opts:
         key, _, val = opt.partition("=")
         if key in ("sdpa", "varlen"):
             v["attn"] = key
-        elif key == "rows" and val.isdigit():
-            v["rows"] = int(val)
+        elif key in ("rows", "ckptevery") and val.isdigit():
+            v[key] = int(val)
         elif key in ("compile", "liger", "nockpt", "bf16", "torchdropout"):
             v[key] = True
         else:
@@ -269,8 +270,12 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
         apply_liger_kernel_to_llama(
             rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False, model=base
         )
-    if args.gradient_checkpointing and not v["nockpt"]:
+    if (args.gradient_checkpointing and not v["nockpt"]) or v["ckptevery"]:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if v["ckptevery"]:  # selective: recompute only every N-th decoder layer (transformers' per-layer flag)
+        layers = [m for m in base.modules() if type(m).__name__.endswith("DecoderLayer")]
+        for i, layer in enumerate(layers):
+            layer.gradient_checkpointing = i % v["ckptevery"] == 0
     model = add_adapter(base, PeftSettings(), "bench")
     if v["side"] == "ours" and not v["torchdropout"]:
         use_fast_lora_dropout(model)  # as the trainer does
@@ -310,7 +315,8 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     seconds, tokens = run(model, batches, step, device, warmup, args.profile)
     padded = sum(b["input_ids"].numel() for b in batches[warmup:])
     peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
-    name = "+".join([v["side"], attn] + [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout") if v[k]])
+    flags = [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout") if v[k]]
+    name = "+".join([v["side"], attn, *flags] + ([f"ckptevery={v['ckptevery']}"] if v["ckptevery"] else []))
     print(
         f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
         f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s "

@@ -115,12 +115,16 @@ def one_torch_thread():
 
 
 def kill_9_when(cmd: list[str], target: Path, env: dict, timeout: float = 300) -> None:
-    """Start `cmd` in its own process group and kill -9 the whole group as soon as `target` exists
-    (a checkpoint mid-phase): the crash resume has to survive, workers included."""
-    import os
+    """Start `cmd` and kill -9 it and every process under it as soon as `target` exists (a checkpoint
+    mid-phase, a finished phase): the resume has to survive, workers included, like a lost node.
+
+    The whole tree, not the process group: torchrun / accelerate launch start each worker in a
+    session of its own, so a group kill would leave the workers training on as orphans."""
     import signal
     import subprocess
     import time
+
+    import psutil
 
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -128,6 +132,14 @@ def kill_9_when(cmd: list[str], target: Path, env: dict, timeout: float = 300) -
         while not target.exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         assert proc.poll() is None, "training finished before it could be killed mid-phase"
-        os.killpg(proc.pid, signal.SIGKILL)
+        launcher = psutil.Process(proc.pid)
+        tree = [launcher, *launcher.children(recursive=True)]
+        for p in tree:
+            try:
+                p.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:
+                pass
+        _gone, alive = psutil.wait_procs(tree, timeout=30)
+        assert not alive, f"processes survived kill -9: {alive}"
     finally:
         proc.wait()

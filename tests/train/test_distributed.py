@@ -77,7 +77,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
 
     out = tmp_path / "killed"
     target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
-    # kill -9 of the process group takes torchrun and both workers at once, like a lost node.
+    # kill -9 of torchrun and both workers at once, like a lost node.
     kill_9_when(_torchrun(config, data, out), target, ENV, timeout=240)
     assert (out / "phases" / "phase1_foundation" / "phase.json").exists()
     assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
@@ -150,5 +150,27 @@ def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tin
 
     _launch(_accelerate(engine, config, data, out, "--resume"))
     resumed = _adapter(out)
+    for key, value in whole.items():
+        assert torch.equal(resumed[key], value), key
+
+
+def test_deepspeed_resumes_at_a_phase_boundary_from_the_saved_adapter(tiny_model_dir, tmp_path):
+    """Killed right after phase 1, with no checkpoint inside phase 2: the resumed run starts phase 2 from
+    phase 1's adapter file, which must reach DeepSpeed's fp32 master weights, not only the model."""
+    pytest.importorskip("deepspeed")
+    data = write_phases(tmp_path / "data")
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1)
+    raw["training"]["checkpoint_every_steps"] = 1000
+    config = tmp_path / "boundary.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    _launch(_accelerate("deepspeed_zero3", config, data, tmp_path / "whole"))
+
+    out = tmp_path / "killed"
+    kill_9_when(_accelerate("deepspeed_zero3", config, data, out), out / "phases" / "phase1_foundation" / "phase.json",
+                ENV, timeout=240)  # fmt: skip
+    assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
+    assert not list((out / "checkpoints").glob("phase2_analytical-*"))
+    _launch(_accelerate("deepspeed_zero3", config, data, out, "--resume"))
+    whole, resumed = _adapter(tmp_path / "whole"), _adapter(out)
     for key, value in whole.items():
         assert torch.equal(resumed[key], value), key
