@@ -19,8 +19,8 @@ from emergent.train.trainer import train
 from .conftest import config_dict, kill_9_when, write_phases
 
 
-def _config(model_dir: Path, tmp: Path, batch_size: int) -> dict:
-    raw = config_dict(model_dir, tmp, batch_size=batch_size, gradient_accumulation=1)
+def _config(model_dir: Path, tmp: Path, batch_size: int, accumulation: int = 1) -> dict:
+    raw = config_dict(model_dir, tmp, batch_size=batch_size, gradient_accumulation=accumulation)
     raw["training"]["phases"] = raw["training"]["phases"][:2]  # two phases are enough to show it
     return raw
 
@@ -120,13 +120,16 @@ def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tin
         pytest.importorskip("deepspeed")
     data = write_phases(tmp_path / "data")
     config = tmp_path / "sharded.yaml"
-    config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
+    # 2 micro-batches per step: gradients accumulate (no_sync / DeepSpeed's boundary) before each update.
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1, accumulation=2)
+    raw["training"]["checkpoint_every_steps"] = 1
+    config.write_text(yaml.safe_dump(raw))
     _launch(_accelerate(engine, config, data, tmp_path / "whole"))
     summary = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
     assert summary["distributed"] == ENGINES[engine][2] and summary["world_size"] == 2
 
-    one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
-                show_progress=False)  # fmt: skip
+    single = _config(tiny_model_dir, tmp_path, batch_size=2, accumulation=2)  # the same 4 rows per step
+    one = train(parse_config(single, tmp_path / "one.yaml"), data, tmp_path / "one", show_progress=False)
     assert one["distributed"] == "NO"
     assert [p["steps"] for p in summary["phases"]] == [p["steps"] for p in one["phases"]]
     whole, single = _adapter(tmp_path / "whole"), _adapter(tmp_path / "one")
@@ -135,7 +138,7 @@ def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tin
         torch.testing.assert_close(whole[key], value, rtol=1e-4, atol=1e-6)
 
     out = tmp_path / "killed"
-    ckpt = out / "checkpoints" / "phase2_analytical-step0000002"
+    ckpt = out / "checkpoints" / "phase2_analytical-step0000001"
     kill_9_when(_accelerate(engine, config, data, out), ckpt / "state.json", ENV, timeout=240)
     if engine == "fsdp":
         # Whole optimizer moments gathered from both shards, keyed by parameter name.
