@@ -241,3 +241,20 @@ def test_out_of_memory_names_the_knobs(tiny_model_dir, tmp_path, phase_dir, monk
         RuntimeError, match=r"phase1_foundation, step 1: out of memory.*training\.batch_size.*max_seq_len"
     ):
         train(cfg, phase_dir, tmp_path / "out", show_progress=False)
+
+
+def test_a_checkpoint_in_the_old_optimizer_format_names_the_fix(tmp_path):
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from emergent.train import engine
+
+    plain = SimpleNamespace(distributed_type=DistributedType.NO)
+    layer = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(layer.parameters())
+    old = {"state": {0: {"step": torch.tensor(1.0)}}, "param_groups": [{"params": [0, 1]}]}
+    with pytest.raises(ValueError, match="keyed by position.*delete this checkpoint folder"):
+        engine.load_state(plain, layer, optimizer, tmp_path, old)
+    with pytest.raises(ValueError, match="written by a DeepSpeed run"):
+        engine.load_state(plain, layer, optimizer, tmp_path, None)

@@ -174,4 +174,9 @@ def load_state(accelerator: Any, wrapped: torch.nn.Module, optimizer: Any, folde
         return
     if state is None:
         raise ValueError(f"{folder}: no optimizer state — it was written by a DeepSpeed run; resume under DeepSpeed")
+    if any(isinstance(key, int) for key in state.get("state", {})):
+        raise ValueError(
+            f"{folder}: optimizer state keyed by position, as emergent wrote it before FSDP support — delete "
+            "this checkpoint folder to restart the phase from its beginning (finished phases are kept)"
+        )
     set_optimizer_state_dict(wrapped, torch_optimizer(optimizer), state, options=StateDictOptions(full_state_dict=True))
