@@ -2,7 +2,11 @@
 # One prepared GPU session (device machine, H100/H200): kernel and engine checks, a profile of the 8B step
 # eager vs compiled, then the 8B (and with RUN_1B=1 the 1B) throughput benchmarks, each lever its own side.
 # Logs go to $OUT (or ./gpu-logs). Packages the machine lacks travel in .whl/ (list: bench/RESULTS.md).
+#   bash bench/gpu_session.sh [checks|profile|bench|all]   (default all; one device call runs at most 600 s,
+#   so run "checks profile" in one call and "bench" in the next while the machine is warm)
 set -uo pipefail
+PARTS=" ${*:-all} "
+want() { [[ "$PARTS" == *" $1 "* || "$PARTS" == *" all "* ]]; }
 OUT=${OUT:-gpu-logs}; mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -22,7 +26,9 @@ from torch.nn.attention.varlen import varlen_attn
 print("varlen_attn", inspect.signature(varlen_attn))
 PY
 # Kernels, then the shipped FSDP / DeepSpeed configs through accelerate launch on the GPU (tests/gpu).
-timeout ${TCHECK:-240} python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -25 | tee "$OUT/check.log"
+if want checks; then
+  timeout ${TCHECK:-240} python3 -m pytest -q -p no:cacheprovider tests/gpu 2>&1 | tail -25 | tee "$OUT/check.log"
+fi
 # The 1B goal is met (session 2); run it again only when asked: RUN_1B=1.
 if [ "${RUN_1B:-0}" = 1 ]; then
   timeout ${T1B:-200} python3 bench/train_throughput.py --gpu --shape 1b --examples 256 \
@@ -30,8 +36,12 @@ if [ "${RUN_1B:-0}" = 1 ]; then
     | grep -v "Loading weights" | tee "$OUT/1b.log"
 fi
 # 8B: where the time goes, eager vs compiled (compiled was 5x slower in session 2), then the levers.
-timeout ${TPROF:-200} python3 bench/train_throughput.py --gpu --shape 8b --examples 24 --profile 2 \
-  --variants ours+nockpt+rows=2,ours+nockpt+compile+rows=2 2>&1 | grep -v "Loading weights" | tee "$OUT/8b-profile.log"
-timeout ${T8B:-300} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
-  --variants baseline,ours,ours+nockpt+rows=2,ours+ckptevery=2,ours+ckptevery=4 2>&1 \
-  | grep -v "Loading weights" | tee "$OUT/8b.log"
+if want profile; then
+  timeout ${TPROF:-200} python3 bench/train_throughput.py --gpu --shape 8b --examples 24 --profile 2 \
+    --variants ours+nockpt+rows=2,ours+nockpt+compile+rows=2 2>&1 | grep -v "Loading weights" | tee "$OUT/8b-profile.log"
+fi
+if want bench; then
+  timeout ${T8B:-300} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
+    --variants baseline,ours,ours+nockpt+rows=2,ours+ckptevery=2,ours+ckptevery=4 2>&1 \
+    | grep -v "Loading weights" | tee "$OUT/8b.log"
+fi
