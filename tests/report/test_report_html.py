@@ -115,3 +115,15 @@ def test_report_command(fake_run: Path, tmp_path: Path) -> None:
     assert (fake_run / "train" / "adapter" / "README.md").is_file()
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert bad.exit_code == 2 and "run folder not found" in bad.output
+
+
+def test_training_names_the_engine_of_a_multi_process_run(fake_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "multi"
+    shutil.copytree(fake_run, run)
+    summary_file = run / "train" / "train_summary.json"
+    summary = json.loads(summary_file.read_text())
+    assert "processes" not in section(write_report(run).read_text(), "training")  # one process: nothing said
+    summary_file.write_text(json.dumps({**summary, "world_size": 8, "distributed": "FSDP"}))
+    assert "FSDP × 8 processes" in section(write_report(run).read_text(), "training")
+    summary_file.write_text(json.dumps({**summary, "world_size": 2, "distributed": "MULTI_GPU"}))
+    assert "DDP × 2 processes" in section(write_report(run).read_text(), "training")

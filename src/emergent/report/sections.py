@@ -248,6 +248,16 @@ def _metric_lines(r: RunResults) -> list[tuple[float, dict[str, Any]]]:
     return out
 
 
+def _engine(ts: dict) -> str:
+    """ "DDP × 8 processes" and the like; empty for one process."""
+    world = ts.get("world_size") or 1
+    if world == 1:
+        return ""
+    names = {"MULTI_GPU": "DDP", "MULTI_CPU": "DDP (CPU)", "FSDP": "FSDP", "DEEPSPEED": "DeepSpeed"}
+    engine = names.get(str(ts.get("distributed")), str(ts.get("distributed") or "distributed"))
+    return f"{escape(engine)} × {int(world)} processes"
+
+
 def training_section(r: RunResults) -> str:
     """Phase timeline, learning-rate schedule and loss with phase boundaries, per-phase table."""
     phases = r.phases()
@@ -335,6 +345,7 @@ def training_section(r: RunResults) -> str:
             f"model <b>{escape(r.base_model)}</b>",
             f"device {escape(str(ts['device']))}" if ts.get("device") else "",
             f"precision {escape(str(ts['precision']))}" if ts.get("precision") else "",
+            _engine(ts),
             f"LoRA r={escape(str(peft.get('r')))}, alpha={escape(str(peft.get('lora_alpha')))}"
             if peft.get("r")
             else "",
