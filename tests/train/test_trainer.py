@@ -258,3 +258,26 @@ def test_a_checkpoint_in_the_old_optimizer_format_names_the_fix(tmp_path):
         engine.load_state(plain, layer, optimizer, tmp_path, old)
     with pytest.raises(ValueError, match="written by a DeepSpeed run"):
         engine.load_state(plain, layer, optimizer, tmp_path, None)
+
+
+def test_report_to_tensorboard_logs_every_step(tiny_model_dir, tmp_path, phase_dir):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = make_config(tiny_model_dir, tmp_path, report_to=["tensorboard"], max_steps_per_phase=2)
+    summary = train(cfg, phase_dir, tmp_path / "out", show_progress=False)
+    events = list((tmp_path / "out").rglob("events.out.tfevents.*"))
+    assert events, "no tensorboard event file under the run folder"
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    loss = acc.Scalars("train/loss")
+    assert [e.step for e in loss] == list(range(1, summary["total_steps"] + 1))
+    assert {"train/learning_rate", "train/tokens_per_s"} <= set(acc.Tags()["scalars"])
+
+
+def test_report_to_a_tracker_that_is_not_installed_names_the_install(tiny_model_dir, tmp_path, phase_dir, monkeypatch):
+    real = trainer.importlib.util.find_spec
+    monkeypatch.setattr(trainer.importlib.util, "find_spec", lambda name: None if name == "wandb" else real(name))
+    cfg = make_config(tiny_model_dir, tmp_path, report_to=["wandb"])
+    with pytest.raises(ValueError, match="report_to lists wandb, which is not installed — pip install wandb"):
+        train(cfg, phase_dir, tmp_path / "out", show_progress=False)
