@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -126,6 +127,12 @@ def test_final_adapter_loads_with_peft(tiny_run, tiny_model_dir):
     config = json.loads((out / "adapter" / "adapter_config.json").read_text())
     assert config["peft_type"] == "LORA" and config["r"] == 4 and config["task_type"] == "CAUSAL_LM"
     assert len(config["target_modules"]) == 7
+    # What vLLM's LoRA loader refuses: adapter bias, DoRA, modules_to_save (and r above --max-lora-rank).
+    assert config["bias"] == "none" and not config.get("use_dora") and not config.get("modules_to_save")
+    names = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert all(
+        re.fullmatch(r"base_model\.model\.model\.layers\.\d+\.\w+\.\w+_proj\.lora_[AB]\.weight", n) for n in names
+    )
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), out / "adapter")
     last = tiny_run["edges"][-1]["end"]
     for key, value in get_peft_model_state_dict(model).items():
