@@ -5,10 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from emergent.errors import ConfigError
+from emergent.errors import ConfigError, print_error
 
 app = typer.Typer(
     help="Curate a diverse mixture, train one LoRA adapter through a curriculum, evaluate and report.",
@@ -43,5 +41,5 @@ def main() -> None:
     try:
         app()
     except ConfigError as err:
-        Console(stderr=True).print(f"[bold red]config error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        print_error(err, "config error")
         sys.exit(2)

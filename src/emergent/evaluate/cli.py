@@ -15,9 +15,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
+
+from emergent.errors import print_error
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,7 +39,7 @@ eval_app = typer.Typer(
 
 
 def _fail(err: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+    print_error(err)
     raise typer.Exit(1)
 
 

@@ -11,6 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from emergent.config import load_config
+from emergent.errors import print_error
 
 DEFAULT_CONFIG = Path("configs/quickstart.yaml")
 STAGE_TITLES = {
@@ -134,11 +135,7 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (the c
     from emergent.report.model_card import write_model_card
 
     if not run_dir.is_dir():
-        Console(stderr=True).print(
-            f"[bold red]error:[/] {escape(str(run_dir))}: run folder not found — pass the output_dir of a run, e.g. runs/quickstart",
-            highlight=False,
-            soft_wrap=True,
-        )
+        print_error(f"{run_dir}: run folder not found — pass the output_dir of a run, e.g. runs/quickstart")
         raise typer.Exit(2)
     path = write_report(run_dir)
     if (run_dir / "train" / "adapter").is_dir():
@@ -164,7 +161,7 @@ def chat_command(
         with console.status("loading model and adapter…"):
             peft_model, tokenizer = load_chat_model(adapter_dir, model)
     except (FileNotFoundError, ValueError) as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        print_error(err)
         raise typer.Exit(2) from None
     try:
         chat_loop(ChatSession(peft_model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature))
