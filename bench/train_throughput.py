@@ -51,7 +51,7 @@ from emergent.train.attention import resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
 from emergent.train.dropout import use_fast_lora_dropout  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
-from emergent.train.model import add_adapter, compile_layers  # noqa: E402
+from emergent.train.model import add_adapter, compile_layers, decoder_layers  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
 from emergent.train.render import Example, encode  # noqa: E402
 
@@ -273,8 +273,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     if (args.gradient_checkpointing and not v["nockpt"]) or v["ckptevery"]:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if v["ckptevery"]:  # selective: recompute only every N-th decoder layer (transformers' per-layer flag)
-        layers = [m for m in base.modules() if type(m).__name__.endswith("DecoderLayer")]
-        for i, layer in enumerate(layers):
+        for i, layer in enumerate(decoder_layers(base)):
             layer.gradient_checkpointing = i % v["ckptevery"] == 0
     model = add_adapter(base, PeftSettings(), "bench")
     if v["side"] == "ours" and not v["torchdropout"]:

@@ -39,8 +39,9 @@ def _torchrun(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def _train_two(config: Path, data: Path, out: Path, *extra: str) -> None:
-    done = subprocess.run(_torchrun(config, data, out, *extra), env=ENV, capture_output=True, text=True, timeout=240)
+def _launch(cmd: list[str]) -> None:
+    """Run a launcher to the end; fail with its stderr."""
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -49,7 +50,7 @@ def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
     # 2 processes x batch 1 see the same rows per step as 1 process x batch 2.
     config = tmp_path / "two.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    _train_two(config, data, tmp_path / "two")
+    _launch(_torchrun(config, data, tmp_path / "two"))
 
     one = train(parse_config(_config(tiny_model_dir, tmp_path, 2), tmp_path / "one.yaml"), data, tmp_path / "one",
                 show_progress=False)  # fmt: skip
@@ -73,7 +74,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     data = write_phases(tmp_path / "data")
     config = tmp_path / "two.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
-    _train_two(config, data, tmp_path / "whole")
+    _launch(_torchrun(config, data, tmp_path / "whole"))
 
     out = tmp_path / "killed"
     target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
@@ -82,7 +83,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
     assert (out / "phases" / "phase1_foundation" / "phase.json").exists()
     assert not (out / "phases" / "phase2_analytical" / "phase.json").exists()
 
-    _train_two(config, data, out, "--resume")
+    _launch(_torchrun(config, data, out, "--resume"))
     whole, resumed = _adapter(tmp_path / "whole"), _adapter(out)
     for key, value in whole.items():
         assert torch.equal(resumed[key], value), key
@@ -107,11 +108,6 @@ def _accelerate(engine: str, config: Path, data: Path, out: Path, *extra: str) -
     shipped = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / shipped
     return [str(accelerate), "launch", "--config_file", str(shipped), "--num_processes", "2", "--main_process_port",
             "0", str(entry), "train", str(config), "--data", str(data), "-o", str(out), "--quiet", *extra]  # fmt: skip
-
-
-def _launch(cmd: list[str]) -> None:
-    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.mark.parametrize("engine", sorted(ENGINES))

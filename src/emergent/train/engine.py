@@ -126,11 +126,11 @@ def load_adapter(accelerator: Any, model: Any, wrapped: torch.nn.Module, weights
         raise ValueError(f"{where}: adapter weights do not fit this model/peft config (e.g. {unknown[0]})")
     if missing:
         raise ValueError(f"{where}: adapter weights lack {len(missing)} tensors of this model (e.g. {missing[0]})")
+    state = {f"model.{live[k]}": v for k, v in weights.items()}  # names under PackedLoss
     if is_deepspeed(accelerator):
-        _load_adapter_deepspeed(accelerator, wrapped, {f"model.{live[k]}": v for k, v in weights.items()})
+        _load_adapter_deepspeed(accelerator, wrapped, state)
         return
     # Whole tensors in; each process keeps its shard (FSDP) or the whole (DDP, one process).
-    state = {f"model.{live[k]}": v for k, v in weights.items()}
     set_model_state_dict(wrapped, state, options=StateDictOptions(full_state_dict=True, strict=False))
 
 

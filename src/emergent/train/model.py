@@ -66,6 +66,11 @@ def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = N
     return model
 
 
+def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """The transformer blocks (LlamaDecoderLayer, Qwen2DecoderLayer, ...), in order."""
+    return [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+
+
 def compile_layers(model: torch.nn.Module) -> int:
     """torch.compile each decoder layer in place (regional compilation); returns how many.
 
@@ -73,7 +78,7 @@ def compile_layers(model: torch.nn.Module) -> int:
     that of one layer, while norms, rotary embeddings, activations and the LoRA branches get fused.
     The output head and loss stay eager (their shapes change with the number of loss tokens).
     """
-    layers = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    layers = decoder_layers(model)
     for layer in layers:
         layer.compile(dynamic=True)
     return len(layers)
