@@ -8,7 +8,7 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     at every position, pads included).
 (b) ours — emergent.train: conversations packed into rows of `--max-seq-len` with attention
     isolation, the output head only on loss-bearing tokens. Attention as the trainer picks it
-    (`auto`: the flash varlen kernel on CUDA, masked sdpa on CPU).
+    (`auto`: the flash varlen kernel on CUDA, per-conversation bmm attention on CPU).
 
 `--variants` runs several sides in one process, each on a freshly built model, e.g.
     baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+liger
@@ -17,7 +17,8 @@ options after "ours": sdpa | varlen (attention), compile (torch.compile each dec
 nockpt (no gradient checkpointing even with --gradient-checkpointing), bf16 (bf16 base weights + autocast
 on CPU, as `precision: auto` trains on CPUs with AVX512-BF16 or AMX; GPU sides are always bf16;
 `baseline+bf16` is the user who asks Trainer for bf16 on such a CPU), torchdropout (PEFT's own
-nn.Dropout in the LoRA layers instead of the trainer's FastDropout, which draws CPU masks ~3x faster).
+nn.Dropout in the LoRA layers instead of the trainer's FastDropout, which draws CPU masks ~3x faster),
+peftforward (PEFT's own LoRA forward instead of the trainer's lean one: input cast to fp32, full-width scaling).
 ckptevery=N (gradient checkpointing on every N-th decoder layer only: between
 full recomputation and none, for models where no checkpointing does not fit). A side that fails (out of
 memory, compile error) prints its error and the rest go on. Ratios are against the first side.
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from emergent.train.attention import resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
 from emergent.train.dropout import use_fast_lora_dropout  # noqa: E402
+from emergent.train.lora_speed import use_lean_lora_forward  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
 from emergent.train.model import add_adapter, compile_layers, decoder_layers  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
@@ -175,14 +177,14 @@ def parse_variant(spec: str) -> dict:
     if side not in ("baseline", "ours"):
         raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
     v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False,
-         "torchdropout": False, "ckptevery": None}  # fmt: skip
+         "torchdropout": False, "peftforward": False, "ckptevery": None}  # fmt: skip
     for opt in opts:
         key, _, val = opt.partition("=")
         if key in ("sdpa", "varlen"):
             v["attn"] = key
         elif key in ("rows", "ckptevery") and val.isdigit():
             v[key] = int(val)
-        elif key in ("compile", "liger", "nockpt", "bf16", "torchdropout"):
+        elif key in ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward"):
             v[key] = True
         else:
             raise SystemExit(f"--variants: unknown option {opt!r} in {spec!r}")
@@ -278,6 +280,8 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     model = add_adapter(base, PeftSettings(), "bench")
     if v["side"] == "ours" and not v["torchdropout"]:
         use_fast_lora_dropout(model)  # as the trainer does
+    if v["side"] == "ours" and not v["peftforward"]:
+        use_lean_lora_forward(model, autocast=dtype != torch.float32)  # as the trainer does
     model.train()
     if v["compile"]:
         compile_layers(model)
@@ -314,7 +318,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     seconds, tokens = run(model, batches, step, device, warmup, args.profile)
     padded = sum(b["input_ids"].numel() for b in batches[warmup:])
     peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
-    flags = [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout") if v[k]]
+    flags = [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward") if v[k]]
     name = "+".join([v["side"], attn, *flags] + ([f"ckptevery={v['ckptevery']}"] if v["ckptevery"] else []))
     print(
         f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "

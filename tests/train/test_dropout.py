@@ -69,3 +69,20 @@ def test_swapped_into_every_lora_layer_without_changing_eval_outputs(tiny_model_
     model.train()
     torch.manual_seed(0)
     assert not torch.equal(model(input_ids=ids).logits, before)
+
+
+def test_bf16_input_is_scaled_then_rounded_once():
+    # The kept elements are x * 1/(1-p) rounded once to bf16, not x times a bf16-rounded scale.
+    torch.manual_seed(4)
+    x = torch.randn(256, 512, dtype=torch.bfloat16)
+    drop = FastDropout(0.05).train()
+    out = drop(x)
+    kept = out != 0
+    assert torch.equal(out[kept], (x.float() * drop.scale).to(torch.bfloat16)[kept])
+
+
+def test_rates_that_round_to_nothing_or_everything():
+    x = torch.randn(8, 8)
+    assert torch.equal(FastDropout(1e-7).train()(x), x)  # below 1/131072: rounds to no dropout
+    with pytest.raises(ValueError, match="rounds to 1"):
+        FastDropout(1 - 1e-7)

@@ -31,8 +31,8 @@ def setup(tiny_model_dir):
     return sdpa, varlen, examples, tok.pad_token_id
 
 
-def test_auto_is_sdpa_on_cpu_and_varlen_registers():
-    assert resolve_attn_implementation("auto", torch.device("cpu")) == "sdpa"
+def test_auto_is_varlen_on_cpu_and_varlen_registers():
+    assert resolve_attn_implementation("auto", torch.device("cpu")) == VARLEN
     assert resolve_attn_implementation("varlen", torch.device("cpu")) == VARLEN
     assert resolve_attn_implementation("eager", torch.device("cpu")) == "eager"
 
@@ -97,3 +97,28 @@ def test_compiled_layers_give_the_same_gradients(tiny_model_dir, setup):
         (total / n).backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("explicit_max", [1024, 8])  # 8: long sequences go through SDPA instead
+def test_cpu_varlen_gradients_equal_masked_sdpa_gradients(tiny_model_dir, setup, monkeypatch, explicit_max):
+    from emergent.train import attention
+
+    monkeypatch.setattr(attention, "_EXPLICIT_MAX_LEN", explicit_max)
+    _, _, ex, pad = setup
+    batch = collate([ex[:3], ex[3:5], ex[5:]], pad)
+    grads = []
+    for attn in ("sdpa", "varlen"):
+        torch.manual_seed(0)
+        model = add_adapter(
+            load_model(ModelConfig(name=str(tiny_model_dir), attn_implementation=attn), "fp32"),
+            PeftSettings(lora_dropout=0.0),
+            "tiny",
+        )
+        for p in model.parameters():  # non-zero B: gradients reach every adapter matrix
+            if p.requires_grad:
+                torch.nn.init.normal_(p, std=0.05)
+        extra = (batch["cu_seqlens"], batch["max_seqlen"]) if attn == "varlen" else ()
+        total, n = PackedLoss(model)(batch["input_ids"], batch["position_ids"], batch["targets"], *extra)
+        (total / n).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.requires_grad]))
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)

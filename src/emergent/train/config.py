@@ -19,9 +19,9 @@ class ModelConfig(BaseModel):
 
     name: str = "smollm2-135m-instruct"
     trust_remote_code: bool = False
-    # auto: "varlen" (flash varlen kernel over packed rows, emergent/train/attention.py) on CUDA, else
-    # "sdpa", which isolates packed sequences through a per-document mask (see findings.md). Any
-    # transformers name (eager, flex_attention, flash_attention_2, ...) is passed through.
+    # auto: "varlen" (emergent/train/attention.py: the flash varlen kernel over packed rows on CUDA,
+    # per-conversation bmm attention on CPU), else "sdpa", which isolates packed sequences through a
+    # per-document mask (see findings.md). Any transformers name (eager, flex_attention, ...) passes through.
     attn_implementation: str = "auto"
     gradient_checkpointing: bool = False
 

@@ -6,6 +6,11 @@ in bf16. This draws 64 random bits per 4 elements instead (7 ms) and keeps an el
 bits clear the drop threshold: the drop probability is p rounded to 1/65536 (0.05 -> 0.0500031) and
 the kept elements are scaled by the exact inverse of the keep probability, so the expected output is
 the input, as with inverted dropout. On other devices it is `F.dropout`, whose GPU kernels are fast.
+The mask is made and applied with integer arithmetic: a clamp turns the bits into a 0/1 int16 mask,
+and multiplying 1.2M bf16 elements by it takes 0.23 ms where a boolean mask takes 1.2-1.6 ms (torch
+converts booleans element by element). The scale 1/(1-p) is a separate multiply of the masked input,
+so bf16 rounds once (a bf16 mask holding the scale would round the scale itself: 1.0526 -> 1.0547,
+a 0.2 % bias), and `unscaled` lets a caller fold it into a smaller multiply instead.
 """
 
 from __future__ import annotations
@@ -14,6 +19,20 @@ import torch
 import torch.nn.functional as F
 
 _LEVELS = 1 << 16
+
+
+class _Mask(torch.autograd.Function):
+    """x * keep (`keep` holds 0 or 1, int16); backward applies the same mask to the gradient."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(keep)
+        return x * keep
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (keep,) = ctx.saved_tensors
+        return grad * keep, None
 
 
 class FastDropout(torch.nn.Module):
@@ -25,18 +44,33 @@ class FastDropout(torch.nn.Module):
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
         drop = round(p * _LEVELS)
+        if drop >= _LEVELS:
+            raise ValueError(f"dropout probability {p} rounds to 1 in steps of 1/{_LEVELS}; use a smaller one")
+        self.drop = drop  # 0 when p < 1/131072: no dropout
         self.threshold = drop - _LEVELS // 2  # int16 bits below it are dropped: P = drop / 65536
         self.scale = _LEVELS / (_LEVELS - drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dropped, scale = self.unscaled(x)
+        return dropped if scale == 1.0 else dropped * scale
+
+    def unscaled(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(x with the dropped elements zeroed, the scale the kept ones are owed).
+
+        For a caller that multiplies the result into something smaller anyway, such as the lean LoRA
+        forward, which folds the scale into LoRA's own scaling of the rank-wide product.
+        """
         if not self.training or self.p == 0.0:
-            return x
+            return x, 1.0
         if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
+            return F.dropout(x, self.p, training=True), 1.0
+        if self.drop == 0:
+            return x, 1.0
         n = x.numel()
         words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
         bits = words.view(torch.int16)[:n].view(x.shape)
-        return x * (bits >= self.threshold).to(x.dtype).mul_(self.scale)
+        keep = bits.clamp(self.threshold - 1, self.threshold).sub_(self.threshold - 1)  # bits >= threshold: 1
+        return _Mask.apply(x, keep), self.scale
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

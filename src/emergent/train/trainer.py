@@ -27,6 +27,7 @@ from emergent.train import engine
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
 from emergent.train.dropout import use_fast_lora_dropout
+from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.loss import PackedLoss
 from emergent.train.model import add_adapter, choose_precision, compile_layers, load_model, load_tokenizer
 from emergent.train.packing import IGNORE, collate
@@ -155,6 +156,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     torch.manual_seed(seed)  # the same LoRA initialisation in every process
     model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
     use_fast_lora_dropout(model)
+    use_lean_lora_forward(model, autocast=precision != "fp32")  # accelerate autocasts every forward then
     model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
     if t.compile:
         compile_layers(model)
