@@ -14,6 +14,7 @@ from transformers import AutoTokenizer
 
 from emergent.train.attention import VARLEN, cu_seqlens_from_positions, resolve_attn_implementation
 from emergent.train.config import ModelConfig, PeftSettings
+from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.loss import PackedLoss
 from emergent.train.model import add_adapter, compile_layers, load_model
 from emergent.train.packing import collate
@@ -91,6 +92,7 @@ def test_compiled_layers_give_the_same_gradients(tiny_model_dir, setup):
         model = add_adapter(
             load_model(ModelConfig(name=str(tiny_model_dir)), "fp32"), PeftSettings(lora_dropout=0.0), "tiny"
         )
+        use_lean_lora_forward(model, autocast=False)  # as the trainer does, so dynamo traces it too
         if compiled:
             assert compile_layers(model) == model.config.num_hidden_layers
         total, n = PackedLoss(model)(batch["input_ids"], batch["position_ids"], batch["targets"])
