@@ -63,8 +63,8 @@ def use_lean_lora_forward(model: torch.nn.Module, autocast: bool) -> int:
 
     swapped = 0
     for module in model.modules():
-        if type(module) is not Linear or getattr(module, "lora_bias", {}).get(module.active_adapters[0], False):
-            continue
+        if type(module) is not Linear or any(getattr(module, "lora_bias", {}).values()):
+            continue  # (a bias on lora_B would need more than the addmm below)
         weights = {p.dtype for p in module.base_layer.parameters()} | {p.dtype for p in module.lora_A.parameters()}
         if len(weights) > 1 and not autocast:
             continue
