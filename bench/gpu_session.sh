@@ -42,6 +42,6 @@ if want profile; then
 fi
 if want bench; then
   timeout ${T8B:-300} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
-    --variants baseline,ours+nockpt+rows=2,ours+nockpt+rows=2+peftforward,ours+nockpt+rows=2+liger,ours+ckptevery=2 2>&1 \
+    --variants baseline,ours+nockpt+rows=2,ours+nockpt+rows=2+peftforward,ours+nockpt+rows=2+liger,ours+nockpt+rows=3 2>&1 \
     | grep -v "Loading weights" | tee "$OUT/8b.log"
 fi
