@@ -24,7 +24,8 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory,
 
 
 def _gen(model_dir: Path, adapter: Path | None, batch: int) -> LocalGenerator:
-    return LocalGenerator(str(model_dir), adapter, DecodingConfig(max_new_tokens=8), batch, "cpu")
+    # fp32: greedy texts compared across batch shapes must not hinge on bf16 rounding.
+    return LocalGenerator(str(model_dir), adapter, DecodingConfig(max_new_tokens=8), batch, "cpu", precision="fp32")
 
 
 def test_batched_left_padded_greedy_equals_one_at_a_time(tiny_model_dir: Path):
@@ -101,3 +102,19 @@ def test_endpoint_generation_sends_identical_decoding_and_reads_tool_calls(monke
     payloads = [s["payload"] for s in seen]
     assert all(p["temperature"] == 0.0 and p["max_tokens"] == 5 for p in payloads)
     assert any(p.get("tools") == [{"type": "function", "function": tool}] for p in payloads)
+
+
+def test_precision_follows_the_cpu_bf16_units(tiny_model_dir: Path, monkeypatch):
+    import torch
+
+    from emergent.train import model
+
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: True)
+    gen = LocalGenerator(str(tiny_model_dir), None, DecodingConfig(max_new_tokens=4), 2, "cpu")
+    assert gen.precision == "bfloat16" and next(gen.model.parameters()).dtype == torch.bfloat16
+    assert all(isinstance(t, str) for t in gen.generate(PROMPTS[:2], [None, None], use_adapter=False))
+    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: False)
+    assert LocalGenerator(str(tiny_model_dir), None, DecodingConfig(), 2, "cpu").precision == "float32"
+    with pytest.warns(RuntimeWarning, match="eval.precision bf16 is not supported on this CPU"):
+        gen = LocalGenerator(str(tiny_model_dir), None, DecodingConfig(), 2, "cpu", precision="bf16")
+    assert gen.precision == "float32"

@@ -77,6 +77,8 @@ class EvalConfig(BaseModel):
     contamination_ngram: int = Field(13, ge=4)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # auto: bf16 on GPUs that support it and CPUs with AVX512-BF16 or AMX, else fp32 (as training).
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
 
     @field_validator("suites")
     @classmethod

@@ -9,6 +9,7 @@ across dialogues at the same turn.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,14 +33,22 @@ class LocalGenerator:
         batch_size: int,
         device: str = "auto",
         trust_remote_code: bool = False,
+        precision: str = "auto",
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from emergent.train.model import choose_precision
+
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        # auto: bf16 where the hardware multiplies it natively (GPUs, AVX512-BF16/AMX CPUs: generation
+        # 1.5x faster than fp32 on this EPYC), else fp32. Base and adapter always share one precision.
+        chosen, warning = choose_precision(precision, torch.device(device), "eval.precision")
+        if warning:
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[chosen]
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"  # generation appends on the right
         if self.tokenizer.pad_token is None:
