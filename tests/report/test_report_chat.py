@@ -43,7 +43,8 @@ def test_base_toggle_matches_the_plain_base_model(adapter_dir: Path, tiny_model_
     session.use_base = True
     base_answer = session.reply("How do I reverse a list in Python?", lambda s: None)
 
-    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    # In the chat's precision (bf16 on CPUs with native bf16), so greedy texts are comparable.
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=next(model.parameters()).dtype).eval()
     ptok = AutoTokenizer.from_pretrained(tiny_model_dir)
     ids = ptok.apply_chat_template(
         [{"role": "user", "content": "How do I reverse a list in Python?"}],

@@ -33,12 +33,16 @@ def base_model_name(adapter_dir: Path, override: str | None = None) -> str:
 
 
 def load_chat_model(adapter_dir: Path, model: str | None = None) -> tuple[Any, Any]:
-    """(PeftModel in eval mode, tokenizer); the tokenizer comes from the adapter folder when saved there."""
+    """(PeftModel in eval mode, tokenizer); the tokenizer comes from the adapter folder when saved there.
+
+    bf16 where the hardware multiplies it natively (GPUs, AVX512-BF16/AMX CPUs), else fp32, as in training.
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from emergent.models import EMBEDDED_DEFAULT, resolve_model_path
+    from emergent.train.model import choose_precision
 
     name = base_model_name(adapter_dir, model)
     # An adapter trained on the embedded default records the cache path of the machine it was trained on.
@@ -47,7 +51,8 @@ def load_chat_model(adapter_dir: Path, model: str | None = None) -> tuple[Any, A
     base_path = resolve_model_path(name)
     tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_path
     tokenizer = AutoTokenizer.from_pretrained(str(tok_src))
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if choose_precision("auto", device)[0] == "bf16" else torch.float32
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     peft_model = PeftModel.from_pretrained(base, str(adapter_dir))
     if torch.cuda.is_available():
