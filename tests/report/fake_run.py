@@ -126,6 +126,7 @@ def train_files(out: Path) -> None:
                 "tokens": 30_000,
                 "loss_first": round(first_loss, 4),
                 "loss_last": round(loss, 4),
+                "loss_mean": round((first_loss + loss) / 2, 4),
                 "seconds": 360.0,
                 "tokens_per_s": 83.3,
             }

@@ -19,6 +19,7 @@ def test_card_from_a_finished_run(fake_run: Path) -> None:
     assert "| self_instruct | Apache-2.0 | 1,120 | 1,017 |" in text
     assert "Apache-2.0, CC-BY-4.0, MIT, Public-Domain" in text
     assert "| phase2_analytical | analytical, ethical, specialized | 1.5e-05 | 8 |" in text
+    assert "| loss first → last | mean loss |" in text
     ev = json.loads((fake_run / "eval" / "eval.json").read_text())["range"]
 
     def ci(e: dict) -> str:

@@ -133,5 +133,6 @@ def test_run_command_prints_summary(tmp_path: Path, calls: list) -> None:
     out = result.output
     assert "report" in out and str(tmp_path / "other" / "report.html") in out.replace("\n", "")
     assert "2,270 conversations kept of 2,700" in out and "5 phases" in out and "emergent chat" in out
+    assert "mean loss by phase" in out  # not one step's loss against another phase's
     missing = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml")])
     assert missing.exit_code != 0

@@ -75,11 +75,16 @@ def test_summary_files_and_metrics(tiny_run):
             "tokens",
             "loss_first",
             "loss_last",
+            "loss_mean",
             "seconds",
             "tokens_per_s",
         }
         assert (out / "phases" / p["name"] / "adapter" / "adapter_model.safetensors").is_file()
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for p in summary["phases"]:  # the phase mean weighs every loss-bearing token alike
+        steps = [m for m in metrics if m["phase"] == p["name"]]
+        expected = sum(m["loss"] * m["loss_tokens"] for m in steps) / sum(m["loss_tokens"] for m in steps)
+        assert p["loss_mean"] == pytest.approx(expected, rel=1e-5)
     assert len(metrics) == sum(p["steps"] for p in summary["phases"])
     assert [m["global_step"] for m in metrics] == list(range(1, len(metrics) + 1))
     assert not list((out / "checkpoints").glob("*"))  # a finished phase leaves no checkpoints behind
@@ -162,6 +167,7 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
     for key, value in reference.items():
         assert torch.equal(resumed[key], value), key
     assert [p["loss_last"] for p in summary["phases"]] == [p["loss_last"] for p in tiny_run["summary"]["phases"]]
+    assert [p["loss_mean"] for p in summary["phases"]] == [p["loss_mean"] for p in tiny_run["summary"]["phases"]]
 
 
 def test_resume_with_nothing_to_resume_is_a_fresh_run(tiny_run, tiny_model_dir, tmp_path):

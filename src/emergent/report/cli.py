@@ -46,12 +46,17 @@ def _stage_line(stage: str, summary: dict, run_dir: Path) -> str:
         if not ph:
             return ""
         steps = sum(as_float(p.get("steps")) or 0 for p in ph)
-        first_loss, last_loss = as_float(ph[0].get("loss_first")), as_float(ph[-1].get("loss_last"))
-        loss = (
-            f"loss {first_loss:.3f} → {last_loss:.3f}"
-            if first_loss is not None and last_loss is not None
-            else "loss n/a"
-        )
+        # Phase means: single first/last steps mostly show which data a batch held, and phases differ in data.
+        means = [as_float(p.get("loss_mean")) for p in ph]
+        if all(m is not None for m in means):
+            loss = "mean loss by phase " + " · ".join(f"{m:.2f}" for m in means)
+        else:
+            first_loss, last_loss = as_float(ph[0].get("loss_first")), as_float(ph[-1].get("loss_last"))
+            loss = (
+                f"loss {first_loss:.3f} → {last_loss:.3f}"
+                if first_loss is not None and last_loss is not None
+                else "loss n/a"
+            )
         return f"{len(ph)} phases, {fmt_num(steps)} steps, {loss}"
     if stage == "eval":
         rows = headline_rows(r)

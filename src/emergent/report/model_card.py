@@ -79,6 +79,7 @@ def render_model_card(r: RunResults) -> str:
                 _n(p.get("examples")),
                 _n(p.get("tokens")),
                 f"{_n(p.get('loss_first'))} → {_n(p.get('loss_last'))}",
+                _n(p.get("loss_mean")),
             ]
         )
     eval_rows = [[label, b.text(), a.text(), d.text()] for label, b, a, d, _ in headline_rows(r)]
@@ -142,7 +143,7 @@ complies with each of them (share-alike licences such as CC-BY-SA may apply to d
 
 ## Curriculum
 
-{_md_table(["phase", "categories", "learning rate", "steps", "examples", "tokens", "loss first → last"], phase_rows)}
+{_md_table(["phase", "categories", "learning rate", "steps", "examples", "tokens", "loss first → last", "mean loss"], phase_rows)}
 ## Evaluation
 
 Base model vs adapter on the same suite, same chat template, greedy decoding; 95 % bootstrap intervals.

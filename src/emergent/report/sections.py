@@ -333,6 +333,7 @@ def training_section(r: RunResults) -> str:
                 num(p.get("examples")),
                 num(p.get("tokens")),
                 f"{num(p.get('loss_first'))} → {num(p.get('loss_last'))}",
+                num(p.get("loss_mean")),
                 num(p.get("seconds")),
                 num(p.get("tokens_per_s")),
             ]
@@ -372,11 +373,12 @@ def training_section(r: RunResults) -> str:
                         "examples",
                         "tokens",
                         "loss first → last",
+                        "mean loss",
                         "seconds",
                         "tokens/s",
                     ],
                     rows,
-                    {2, 3, 4, 5, 6, 7, 8},
+                    {2, 3, 4, 5, 6, 7, 8, 9},
                 ),
             )
             if rows

@@ -39,8 +39,9 @@ def train_command(
     console = Console()
     for p in summary["phases"]:
         console.print(
-            f"{p['name']}: {p['steps']} steps, loss {p['loss_first']:.4f} -> {p['loss_last']:.4f}, "
-            f"{p['tokens_per_s'] or 0:,.0f} tokens/s",
+            f"{p['name']}: {p['steps']} steps, loss {p['loss_first']:.4f} -> {p['loss_last']:.4f}"
+            + (f" (phase mean {p['loss_mean']:.4f}), " if p.get("loss_mean") is not None else ", ")
+            + f"{p['tokens_per_s'] or 0:,.0f} tokens/s",
             highlight=False,
         )
     console.print(f"adapter: {summary['adapter']}", highlight=False)

@@ -109,6 +109,10 @@ def _phase_summary(phase: PhaseConfig, data: PhaseData, stats: dict, total_steps
         "loss_tokens": stats["loss_tokens"],
         "loss_first": stats["loss_first"],
         "loss_last": stats["loss_last"],
+        # Per loss-bearing token over the whole phase: first and last are single steps, noisy at small batches.
+        "loss_mean": stats["loss_sum"] / stats["loss_tokens"]
+        if stats.get("loss_sum") is not None and stats["loss_tokens"]
+        else None,
         "seconds": round(stats["seconds"], 3),
         "tokens_per_s": round(stats["tokens"] / stats["seconds"], 1) if stats["seconds"] else None,
     }
@@ -275,7 +279,7 @@ def _train_phase(
                                total_steps)  # fmt: skip
     order = RowOrder(len(data.rows), seed * 1_000 + k)
 
-    stats = {"tokens": 0, "loss_tokens": 0, "loss_first": None, "loss_last": None, "seconds": 0.0}
+    stats = {"tokens": 0, "loss_tokens": 0, "loss_sum": 0.0, "loss_first": None, "loss_last": None, "seconds": 0.0}
     start = 0
     found = ckpt.list_checkpoints(out, phase.name) if resume else []
     if found:
@@ -285,7 +289,7 @@ def _train_phase(
         engine.load_state(accelerator, wrapped, optimizer, folder, opt_state)
         scheduler.load_state_dict(sched_state)
         ckpt.set_rng_state(rng)
-        stats = state["stats"]
+        stats = {"loss_sum": None, **state["stats"]}  # checkpoints from before loss_sum: no phase mean
         start = state["step"]
     else:
         if weights_from is not None:
@@ -336,6 +340,8 @@ def _train_phase(
 
         stats["tokens"] += real_tokens
         stats["loss_tokens"] += loss_tokens
+        if stats["loss_sum"] is not None:
+            stats["loss_sum"] += loss * loss_tokens
         stats["seconds"] += seconds
         stats["loss_first"] = loss if stats["loss_first"] is None else stats["loss_first"]
         stats["loss_last"] = loss
