@@ -38,17 +38,16 @@ class LocalGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from emergent.train.model import choose_precision
+        from emergent.train.model import inference_dtype
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         # auto: bf16 where the hardware multiplies it natively (GPUs, AVX512-BF16/AMX CPUs: generation
         # 1.5x faster than fp32 on this EPYC), else fp32. Base and adapter always share one precision.
-        chosen, warning = choose_precision(precision, torch.device(device), "eval.precision")
+        dtype, warning = inference_dtype(precision, torch.device(device), "eval.precision")
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[chosen]
         self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         self.tokenizer.padding_side = "left"  # generation appends on the right
         if self.tokenizer.pad_token is None:

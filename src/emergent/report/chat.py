@@ -42,7 +42,7 @@ def load_chat_model(adapter_dir: Path, model: str | None = None) -> tuple[Any, A
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from emergent.models import EMBEDDED_DEFAULT, resolve_model_path
-    from emergent.train.model import choose_precision
+    from emergent.train.model import inference_dtype
 
     name = base_model_name(adapter_dir, model)
     # An adapter trained on the embedded default records the cache path of the machine it was trained on.
@@ -51,8 +51,7 @@ def load_chat_model(adapter_dir: Path, model: str | None = None) -> tuple[Any, A
     base_path = resolve_model_path(name)
     tok_src = adapter_dir if (adapter_dir / "tokenizer_config.json").exists() else base_path
     tokenizer = AutoTokenizer.from_pretrained(str(tok_src))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dtype = torch.bfloat16 if choose_precision("auto", device)[0] == "bf16" else torch.float32
+    dtype, _ = inference_dtype("auto", torch.device("cuda" if torch.cuda.is_available() else "cpu"), "chat")
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     peft_model = PeftModel.from_pretrained(base, str(adapter_dir))
     if torch.cuda.is_available():

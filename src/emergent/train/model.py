@@ -36,6 +36,13 @@ def choose_precision(asked: str, device: torch.device, setting: str = "training.
     return asked, None
 
 
+def inference_dtype(asked: str, device: torch.device, setting: str) -> tuple[torch.dtype, str | None]:
+    """The dtype to load a model in for generation (eval, chat): `asked` resolved as `choose_precision`
+    resolves it, the weights themselves in that precision (training keeps fp32 weights under fp16)."""
+    chosen, warning = choose_precision(asked, device, setting)
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[chosen], warning
+
+
 def load_tokenizer(cfg: ModelConfig) -> Any:
     from transformers import AutoTokenizer
 
