@@ -335,13 +335,14 @@ def _train_phase(
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
-        loss = float(accelerator.reduce(loss_sum, "sum")) / max(loss_tokens, 1)
+        step_loss_sum = float(accelerator.reduce(loss_sum, "sum"))
+        loss = step_loss_sum / max(loss_tokens, 1)
         seconds = time.perf_counter() - began
 
         stats["tokens"] += real_tokens
         stats["loss_tokens"] += loss_tokens
         if stats["loss_sum"] is not None:
-            stats["loss_sum"] += loss * loss_tokens
+            stats["loss_sum"] += step_loss_sum
         stats["seconds"] += seconds
         stats["loss_first"] = loss if stats["loss_first"] is None else stats["loss_first"]
         stats["loss_last"] = loss
