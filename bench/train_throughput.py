@@ -171,20 +171,22 @@ def print_profile(batches: list[dict], step, opt, device: torch.device) -> None:
     print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
 
 
+FLAGS = ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward")  # on/off options of a side
+
+
 def parse_variant(spec: str) -> dict:
     """'ours+compile+rows=8' -> {'side': 'ours', 'compile': True, 'rows': 8, ...}."""
     side, *opts = spec.split("+")
     if side not in ("baseline", "ours"):
         raise SystemExit(f"--variants: {spec!r} must start with baseline or ours")
-    v = {"side": side, "attn": "auto", "compile": False, "rows": None, "liger": False, "nockpt": False, "bf16": False,
-         "torchdropout": False, "peftforward": False, "ckptevery": None}  # fmt: skip
+    v = {"side": side, "attn": "auto", "rows": None, "ckptevery": None, **dict.fromkeys(FLAGS, False)}
     for opt in opts:
         key, _, val = opt.partition("=")
         if key in ("sdpa", "varlen"):
             v["attn"] = key
         elif key in ("rows", "ckptevery") and val.isdigit():
             v[key] = int(val)
-        elif key in ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward"):
+        elif key in FLAGS:
             v[key] = True
         else:
             raise SystemExit(f"--variants: unknown option {opt!r} in {spec!r}")
@@ -318,7 +320,7 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
     seconds, tokens = run(model, batches, step, device, warmup, args.profile)
     padded = sum(b["input_ids"].numel() for b in batches[warmup:])
     peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
-    flags = [k for k in ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward") if v[k]]
+    flags = [k for k in FLAGS if v[k]]
     name = "+".join([v["side"], attn, *flags] + ([f"ckptevery={v['ckptevery']}"] if v["ckptevery"] else []))
     print(
         f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
