@@ -7,8 +7,8 @@ each of the 7 projections of every layer:
   autocast's cast back down to bf16 for the `lora_A` matmul, all undone again in backward;
 - the scaling multiplied into, and the result added onto, the full-width output.
 Here the input stays in the autocast dtype, the scaling multiplies the rank-wide `lora_A` output
-(r columns instead of out_features), and so does FastDropout's 1/(1-p), and one `addmm` adds the
-`lora_B` product onto the base output. The same function, up to rounding:
+(r columns instead of out_features), and so does FastDropout's 1/(1-p), and one in-place `addmm_` adds
+the `lora_B` product onto the base output. The same function, up to rounding:
 `((x * mask) @ A.T * s / (1-p)) @ B.T == ((x * mask / (1-p)) @ A.T) @ B.T * s`.
 
 The fast path is taken only for what it covers — one active plain LoRA adapter, not merged, not
@@ -48,8 +48,13 @@ def _lean_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torc
     lora_b = self.lora_B[name]
     if hasattr(lora_b.weight, "ds_id"):  # DeepSpeed ZeRO-3 gathers a module's weight only when it is called
         return result + lora_b(h)
-    out = torch.addmm(result.reshape(-1, result.shape[-1]), h.reshape(-1, h.shape[-1]), lora_b.weight.t())
-    return out.view(result.shape)
+    if not result.is_contiguous():
+        return result + lora_b(h)
+    # In place: a fresh full-width output per projection was a copy as costly as a small matmul on CPU.
+    # The base matmul's backward does not need its output, so autograd allows it. In-place ops skip
+    # autocast, hence the explicit cast of the (small) lora_B weight.
+    result.view(-1, result.shape[-1]).addmm_(h.reshape(-1, h.shape[-1]), lora_b.weight.t().to(result.dtype))
+    return result
 
 
 def use_lean_lora_forward(model: torch.nn.Module, autocast: bool) -> int:

@@ -3,6 +3,8 @@
 The output head runs only on positions that carry a target (assistant tokens): with instruction
 data a large share of tokens are prompts and pads, and the head (vocab x hidden) is one of the
 biggest matrices of a small model, so this skips real work instead of masking it afterwards.
+The head and the loss then run a chunk of tokens at a time (`linear_cross_entropy`), never holding
+the whole [tokens, vocab] logits.
 The sum (not the mean) is returned with the token count so gradient accumulation and multi-process
 runs can divide by the global count: every token weighs the same however rows fall into batches.
 """
@@ -15,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from emergent.train.attention import VARLEN
+from emergent.train.linear_cross_entropy import linear_cross_entropy
 from emergent.train.packing import IGNORE
 
 
@@ -52,12 +55,11 @@ class PackedLoss(torch.nn.Module):
             extra = dict(
                 cu_seq_lens_q=cu_seqlens, cu_seq_lens_k=cu_seqlens, max_length_q=max_seqlen, max_length_k=max_seqlen
             )
-        if _has_logit_transform(base.config):
+        head = base.get_output_embeddings()
+        if _has_logit_transform(base.config) or not isinstance(head, torch.nn.Linear):
             logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
-        else:
-            hidden = base.get_decoder()(
-                input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
-            ).last_hidden_state
-            logits = base.get_output_embeddings()(hidden[keep])
-        loss_sum = F.cross_entropy(logits.float(), targets[keep], reduction="sum")
-        return loss_sum, keep.sum()
+            return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), keep.sum()
+        hidden = base.get_decoder()(
+            input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
+        ).last_hidden_state
+        return linear_cross_entropy(hidden[keep], head, targets[keep]), keep.sum()
