@@ -7,7 +7,8 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     padded to the longest, 2-D attention mask, `model(..., labels=...)` (full-vocabulary logits
     at every position, pads included).
 (b) ours — emergent.train: conversations packed into rows of `--max-seq-len` with attention
-    isolation, the output head only on loss-bearing tokens. Attention as the trainer picks it
+    isolation (with varlen attention a micro-batch's rows go back to back, padding-free), the output
+    head and loss only on loss-bearing tokens, in chunks. Attention as the trainer picks it
     (`auto`: the flash varlen kernel on CUDA, per-conversation bmm attention on CPU).
 
 `--variants` runs several sides in one process, each on a freshly built model, e.g.
@@ -48,7 +49,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from emergent.train.attention import resolve_attn_implementation  # noqa: E402
+from emergent.train.attention import VARLEN, resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
 from emergent.train.dropout import use_fast_lora_dropout  # noqa: E402
 from emergent.train.lora_speed import use_lean_lora_forward  # noqa: E402
@@ -121,12 +122,14 @@ def padded_batches(examples: list[Example], batch: int, pad_id: int) -> list[dic
     return batches
 
 
-def packed_batches(examples: list[Example], rows_per_batch: int, max_len: int, pad_id: int) -> list[dict]:
+def packed_batches(
+    examples: list[Example], rows_per_batch: int, max_len: int, pad_id: int, flat: bool = False
+) -> list[dict]:
     rows = pack([len(e.input_ids) for e in examples], max_len)
     random.Random(0).shuffle(rows)
     out = []
     for i in range(0, len(rows), rows_per_batch):
-        b = collate([[examples[j] for j in row] for row in rows[i : i + rows_per_batch]], pad_id)
+        b = collate([[examples[j] for j in row] for row in rows[i : i + rows_per_batch]], pad_id, flat=flat)
         out.append({**b, "real": int(b["real_tokens"])})
     return out
 
@@ -300,7 +303,8 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
                 )
             out.loss.backward()
     else:
-        batches = packed_batches(examples, v["rows"] or args.rows or args.batch, max_len, pad_id)
+        rows = v["rows"] or args.rows or args.batch
+        batches = packed_batches(examples, rows, max_len, pad_id, flat=attn == VARLEN)  # as the trainer does
         loss_fn = PackedLoss(model)
 
         def step(b):

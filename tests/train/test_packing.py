@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -52,6 +53,24 @@ def test_packed_loss_equals_unpacked_loss(model_and_examples):
     assert packed_n == alone_n == padded_n == sum(e.loss_tokens for e in examples)
     torch.testing.assert_close(packed_sum / packed_n, alone_sum / alone_n, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(padded_sum / padded_n, alone_sum / alone_n, rtol=1e-5, atol=1e-5)
+
+
+def test_a_flat_micro_batch_holds_the_rows_without_padding_and_gives_the_same_loss(model_and_examples):
+    model, examples, pad = model_and_examples
+    rows = [examples[:2], examples[2:3], examples[3:]]  # unevenly filled: the padded batch has pads
+    padded, flat = collate(rows, pad), collate(rows, pad, flat=True)
+    lengths = [len(e.input_ids) for e in examples]
+    assert flat["input_ids"].shape == (1, sum(lengths)) and padded["input_ids"].numel() > sum(lengths)
+    assert int(flat["real_tokens"]) == int(padded["real_tokens"]) == sum(lengths)
+    assert flat["cu_seqlens"].tolist() == [0, *itertools.accumulate(lengths)]
+    assert flat["max_seqlen"] == max(lengths)
+    keys = ("input_ids", "position_ids", "targets", "cu_seqlens", "max_seqlen")
+    loss = PackedLoss(model)
+    with torch.no_grad():
+        flat_sum, flat_n = loss(**{k: flat[k] for k in keys})
+        padded_sum, padded_n = loss(**{k: padded[k] for k in keys})
+    assert flat_n == padded_n
+    torch.testing.assert_close(flat_sum, padded_sum, rtol=1e-5, atol=1e-4)
 
 
 def test_attention_is_isolated_between_packed_conversations(model_and_examples):

@@ -63,12 +63,18 @@ def row_tensors(examples: Sequence[Example], pad_id: int) -> tuple[list[int], li
     return ids, pos, tgt
 
 
-def collate(rows: Sequence[Sequence[Example]], pad_id: int) -> dict[str, Any]:
+def collate(rows: Sequence[Sequence[Example]], pad_id: int, flat: bool = False) -> dict[str, Any]:
     """A micro-batch: rows padded to the longest; pads restart positions and carry no target.
 
     `cu_seqlens` / `max_seqlen` describe the same boundaries for varlen attention over the flattened
     [rows * width] stream (each row's padding is one more sequence of its own).
+    `flat`: the rows' conversations back to back in one row of their total length, with no padding at
+    all ("padding-free"). For varlen attention only, which takes the boundaries from `cu_seqlens`: it
+    costs the same per conversation whatever the row, while the pads of unevenly filled rows were
+    computed through every layer (6 % of the tokens in the CPU benchmark's micro-batches).
     """
+    if flat:
+        rows = [[ex for row in rows for ex in row]]
     built = [row_tensors(r, pad_id) for r in rows]
     width = max(len(b[0]) for b in built)
     ids = torch.full((len(built), width), pad_id, dtype=torch.long)

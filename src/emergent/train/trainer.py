@@ -24,6 +24,7 @@ from emergent.config import RunConfig
 from emergent.progress import counter_progress
 from emergent.train import checkpoint as ckpt
 from emergent.train import engine
+from emergent.train.attention import VARLEN
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
 from emergent.train.dropout import use_fast_lora_dropout
@@ -272,6 +273,8 @@ def _train_phase(
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
     per_step = t.batch_size * t.gradient_accumulation * world
+    # Padding-free micro-batches where attention takes conversation boundaries from cu_seqlens.
+    flat = t.packing and model.config._attn_implementation == VARLEN
     total_steps = phase_steps(
         len(data.rows), per_step, phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
     )
@@ -306,7 +309,7 @@ def _train_phase(
         for m in range(t.gradient_accumulation):
             first = step * per_step + (m * world + rank) * t.batch_size
             rows = [data.rows[order[p]] for p in range(first, first + t.batch_size)]
-            micro.append(collate([[data.examples[i] for i in row] for row in rows], pad_id))
+            micro.append(collate([[data.examples[i] for i in row] for row in rows], pad_id, flat=flat))
         local = torch.tensor(
             [sum(int((b["targets"] != IGNORE).sum()) for b in micro), sum(int(b["real_tokens"]) for b in micro)],
             device=accelerator.device,
