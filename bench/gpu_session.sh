@@ -41,7 +41,7 @@ if want profile; then
     --variants ours+nockpt+rows=2,ours+nockpt+compile+rows=2 2>&1 | grep -v "Loading weights" | tee "$OUT/8b-profile.log"
 fi
 if want bench; then
-  timeout ${T8B:-300} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
-    --variants baseline,ours+nockpt+rows=2,ours+nockpt+rows=2+peftforward,ours+nockpt+rows=2+liger,ours+nockpt+rows=3 2>&1 \
+  timeout ${T8B:-420} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
+    --variants baseline,ours+nockpt+rows=2,ours+nockpt+rows=2+peftforward,ours+nockpt+rows=2+modelnorm,ours+nockpt+rows=2+liger,ours+nockpt+rows=3 2>&1 \
     | grep -v "Loading weights" | tee "$OUT/8b.log"
 fi

@@ -19,7 +19,8 @@ nockpt (no gradient checkpointing even with --gradient-checkpointing), bf16 (bf1
 on CPU, as `precision: auto` trains on CPUs with AVX512-BF16 or AMX; GPU sides are always bf16;
 `baseline+bf16` is the user who asks Trainer for bf16 on such a CPU), torchdropout (PEFT's own
 nn.Dropout in the LoRA layers instead of the trainer's FastDropout, which draws CPU masks ~3x faster),
-peftforward (PEFT's own LoRA forward instead of the trainer's lean one: input cast to fp32, full-width scaling).
+peftforward (PEFT's own LoRA forward instead of the trainer's lean one: input cast to fp32, full-width scaling),
+modelnorm (the model's own RMSNorm instead of the trainer's fused one).
 ckptevery=N (gradient checkpointing on every N-th decoder layer only: between
 full recomputation and none, for models where no checkpointing does not fit). A side that fails (out of
 memory, compile error) prints its error and the rest go on. Ratios are against the first side.
@@ -57,6 +58,7 @@ from emergent.train.loss import PackedLoss  # noqa: E402
 from emergent.train.model import add_adapter, compile_layers, decoder_layers  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
 from emergent.train.render import Example, encode  # noqa: E402
+from emergent.train.rms_norm import use_fused_rms_norm  # noqa: E402
 
 SHAPES = {
     # Llama-3.2-1B and Llama-3.1-8B architectures (public configs), random weights.
@@ -174,7 +176,7 @@ def print_profile(batches: list[dict], step, opt, device: torch.device) -> None:
     print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
 
 
-FLAGS = ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward")  # on/off options of a side
+FLAGS = ("compile", "liger", "nockpt", "bf16", "torchdropout", "peftforward", "modelnorm")  # on/off options of a side
 
 
 def parse_variant(spec: str) -> dict:
@@ -287,6 +289,8 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
         use_fast_lora_dropout(model)  # as the trainer does
     if v["side"] == "ours" and not v["peftforward"]:
         use_lean_lora_forward(model, autocast=dtype != torch.float32)  # as the trainer does
+    if v["side"] == "ours" and not v["modelnorm"]:
+        use_fused_rms_norm(model)  # as the trainer does
     model.train()
     if v["compile"]:
         compile_layers(model)

@@ -32,6 +32,7 @@ from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.loss import PackedLoss
 from emergent.train.model import add_adapter, choose_precision, compile_layers, load_model, load_tokenizer
 from emergent.train.packing import IGNORE, collate
+from emergent.train.rms_norm import use_fused_rms_norm
 from emergent.train.schedule import make_scheduler, phase_steps
 
 OOM_HINT = (
@@ -162,6 +163,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
     use_fast_lora_dropout(model)
     use_lean_lora_forward(model, autocast=precision != "fp32")  # accelerate autocasts every forward then
+    use_fused_rms_norm(model)
     model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
     if t.compile:
         compile_layers(model)
