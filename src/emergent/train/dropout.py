@@ -9,9 +9,10 @@ the input, as with inverted dropout. On other devices it is `F.dropout`, whose G
 The mask is made with integer arithmetic: a clamp turns the bits into 0/1 int16, and times the bit
 pattern of 1.0 in bf16 or fp16 it is already a float mask of x's dtype (other dtypes convert once).
 A multiply by a boolean mask took 1.2-1.6 ms per 1.2M bf16 elements (torch converts booleans element
-by element), by an int16 mask 0.23 ms (a converted copy on every use), by a bf16 mask 0.14 ms. The scale 1/(1-p) is a separate multiply of the masked input,
-so bf16 rounds once (a bf16 mask holding the scale would round the scale itself: 1.0526 -> 1.0547,
-a 0.2 % bias), and `unscaled` lets a caller fold it into a smaller multiply instead.
+by element), by an int16 mask 0.23 ms (a converted copy on every use), by a bf16 mask 0.14 ms.
+The scale 1/(1-p) is a separate multiply of the masked input, so bf16 rounds once (a bf16 mask
+holding the scale would round the scale itself: 1.0526 -> 1.0547, a 0.2 % bias), and `unscaled`
+lets a caller fold it into a smaller multiply instead.
 """
 
 from __future__ import annotations

@@ -46,9 +46,8 @@ def _lean_forward(self: Any, x: torch.Tensor, *args: Any, **kwargs: Any) -> torc
         dropped, kept_scale = drop(x), 1.0
     h = self.lora_A[name](dropped) * (self.scaling[name] * kept_scale)
     lora_b = self.lora_B[name]
-    if hasattr(lora_b.weight, "ds_id"):  # DeepSpeed ZeRO-3 gathers a module's weight only when it is called
-        return result + lora_b(h)
-    if not result.is_contiguous():
+    # DeepSpeed ZeRO-3 gathers a module's weight only when it is called; a strided output has no 2-D view.
+    if hasattr(lora_b.weight, "ds_id") or not result.is_contiguous():
         return result + lora_b(h)
     # In place: a fresh full-width output per projection was a copy as costly as a small matmul on CPU.
     # The base matmul's backward does not need its output, so autograd allows it. In-place ops skip
@@ -69,7 +68,7 @@ def use_lean_lora_forward(model: torch.nn.Module, autocast: bool) -> int:
     swapped = 0
     for module in model.modules():
         if type(module) is not Linear or any(getattr(module, "lora_bias", {}).values()):
-            continue  # (a bias on lora_B would need more than the addmm below)
+            continue  # (a bias on lora_B would need more than the addmm_ above)
         weights = {p.dtype for p in module.base_layer.parameters()} | {p.dtype for p in module.lora_A.parameters()}
         if len(weights) > 1 and not autocast:
             continue
