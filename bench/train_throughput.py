@@ -52,13 +52,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from emergent.train.attention import VARLEN, resolve_attn_implementation  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
-from emergent.train.dropout import use_fast_lora_dropout  # noqa: E402
-from emergent.train.lora_speed import use_lean_lora_forward  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
-from emergent.train.model import add_adapter, compile_layers, decoder_layers  # noqa: E402
+from emergent.train.model import add_adapter, compile_layers, decoder_layers, use_training_fast_paths  # noqa: E402
 from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
 from emergent.train.render import Example, encode  # noqa: E402
-from emergent.train.rms_norm import use_fused_rms_norm  # noqa: E402
 
 SHAPES = {
     # Llama-3.2-1B and Llama-3.1-8B architectures (public configs), random weights.
@@ -285,12 +282,14 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
         for i, layer in enumerate(decoder_layers(base)):
             layer.gradient_checkpointing = i % v["ckptevery"] == 0
     model = add_adapter(base, PeftSettings(), "bench")
-    if v["side"] == "ours" and not v["torchdropout"]:
-        use_fast_lora_dropout(model)  # as the trainer does
-    if v["side"] == "ours" and not v["peftforward"]:
-        use_lean_lora_forward(model, autocast=dtype != torch.float32)  # as the trainer does
-    if v["side"] == "ours" and not v["modelnorm"]:
-        use_fused_rms_norm(model)  # as the trainer does
+    if v["side"] == "ours":  # as the trainer does, less the levers a side switches off
+        use_training_fast_paths(
+            model,
+            autocast=dtype != torch.float32,
+            dropout=not v["torchdropout"],
+            lean_forward=not v["peftforward"],
+            fused_norm=not v["modelnorm"],
+        )
     model.train()
     if v["compile"]:
         compile_layers(model)

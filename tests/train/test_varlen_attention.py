@@ -14,9 +14,8 @@ from transformers import AutoTokenizer
 
 from emergent.train.attention import VARLEN, cu_seqlens_from_positions, resolve_attn_implementation
 from emergent.train.config import ModelConfig, PeftSettings
-from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.loss import PackedLoss
-from emergent.train.model import add_adapter, compile_layers, load_model
+from emergent.train.model import add_adapter, compile_layers, load_model, use_training_fast_paths
 from emergent.train.packing import collate
 from emergent.train.render import encode
 
@@ -92,7 +91,7 @@ def test_compiled_layers_give_the_same_gradients(tiny_model_dir, setup):
         model = add_adapter(
             load_model(ModelConfig(name=str(tiny_model_dir)), "fp32"), PeftSettings(lora_dropout=0.0), "tiny"
         )
-        use_lean_lora_forward(model, autocast=False)  # as the trainer does, so dynamo traces it too
+        use_training_fast_paths(model, autocast=False)  # as the trainer does, so dynamo traces them too
         if compiled:
             assert compile_layers(model) == model.config.num_hidden_layers
         total, n = PackedLoss(model)(batch["input_ids"], batch["position_ids"], batch["targets"])

@@ -10,6 +10,9 @@ import torch
 from emergent.models import resolve_model_path
 from emergent.train.attention import resolve_attn_implementation
 from emergent.train.config import ModelConfig, PeftSettings
+from emergent.train.dropout import use_fast_lora_dropout
+from emergent.train.lora_speed import use_lean_lora_forward
+from emergent.train.rms_norm import use_fused_rms_norm
 
 
 def cpu_has_native_bf16() -> bool:
@@ -76,6 +79,22 @@ def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = N
 def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     """The transformer blocks (LlamaDecoderLayer, Qwen2DecoderLayer, ...), in order."""
     return [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+
+
+def use_training_fast_paths(
+    model: torch.nn.Module, autocast: bool, *, dropout: bool = True, lean_forward: bool = True, fused_norm: bool = True
+) -> None:
+    """Install the trainer's faster LoRA dropout, LoRA forward and RMSNorm on a PEFT model, in place.
+
+    One place for the trainer and the benchmark, so the benchmark measures what the trainer runs; the
+    switches exist only for the benchmark to measure each lever. `autocast`: see `use_lean_lora_forward`.
+    """
+    if dropout:
+        use_fast_lora_dropout(model)
+    if lean_forward:
+        use_lean_lora_forward(model, autocast)
+    if fused_norm:
+        use_fused_rms_norm(model)
 
 
 def compile_layers(model: torch.nn.Module) -> int:

@@ -27,12 +27,16 @@ from emergent.train import engine
 from emergent.train.attention import VARLEN
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
-from emergent.train.dropout import use_fast_lora_dropout
-from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.loss import PackedLoss
-from emergent.train.model import add_adapter, choose_precision, compile_layers, load_model, load_tokenizer
+from emergent.train.model import (
+    add_adapter,
+    choose_precision,
+    compile_layers,
+    load_model,
+    load_tokenizer,
+    use_training_fast_paths,
+)
 from emergent.train.packing import IGNORE, collate
-from emergent.train.rms_norm import use_fused_rms_norm
 from emergent.train.schedule import make_scheduler, phase_steps
 
 OOM_HINT = (
@@ -161,9 +165,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     torch.manual_seed(seed)  # the same LoRA initialisation in every process
     model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
-    use_fast_lora_dropout(model)
-    use_lean_lora_forward(model, autocast=precision != "fp32")  # accelerate autocasts every forward then
-    use_fused_rms_norm(model)
+    use_training_fast_paths(model, autocast=precision != "fp32")  # accelerate autocasts every forward then
     model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
     if t.compile:
         compile_layers(model)
