@@ -100,11 +100,14 @@ def test_compiled_layers_give_the_same_gradients(tiny_model_dir, setup):
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("explicit_max", [1024, 8])  # 8: long sequences go through SDPA instead
-def test_cpu_varlen_gradients_equal_masked_sdpa_gradients(tiny_model_dir, setup, monkeypatch, explicit_max):
-    from emergent.train import attention
+# (query block, longest sequence whose probabilities are kept): the defaults; many uneven blocks;
+# blocks whose probabilities are recomputed in backward.
+@pytest.mark.parametrize("block,saved_max", [(256, 1024), (7, 1024), (8, 8)])
+def test_cpu_varlen_gradients_equal_masked_sdpa_gradients(tiny_model_dir, setup, monkeypatch, block, saved_max):
+    from emergent.train import cpu_attention
 
-    monkeypatch.setattr(attention, "_EXPLICIT_MAX_LEN", explicit_max)
+    monkeypatch.setattr(cpu_attention, "QUERY_BLOCK", block)
+    monkeypatch.setattr(cpu_attention, "SAVED_MAX_LEN", saved_max)
     _, _, ex, pad = setup
     batch = collate([ex[:3], ex[3:5], ex[5:]], pad)
     grads = []

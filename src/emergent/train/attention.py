@@ -8,7 +8,7 @@ lengths (`cu_seqlens`) and handed to PyTorch's flash-attention varlen kernel
 
 The collator already knows where each conversation starts, so it computes `cu_seqlens` on the host
 and the trainer passes it down through the model's keyword arguments; no per-layer device sync.
-On CPU the same function attends each conversation on its own with two bmm per kv head, which is
+On CPU the same function attends each conversation on its own (`cpu_attention.py`), which is
 2.2x faster than masked SDPA there and the default (`auto`); tests check it against masked `sdpa`.
 """
 
@@ -19,7 +19,8 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+
+from emergent.train.cpu_attention import packed_causal_attention
 
 VARLEN = "emergent_varlen"
 _KERNEL: tuple[Any, frozenset[str]] | None = None
@@ -50,46 +51,6 @@ def cu_seqlens_from_positions(position_ids: torch.Tensor) -> tuple[torch.Tensor,
     return ends.to(torch.int32), int((ends[1:] - ends[:-1]).max())
 
 
-# Sequences up to this length go through the explicit product below; longer ones through SDPA, because
-# the explicit path keeps a [heads, n, n] probability matrix per sequence and layer for backward.
-_EXPLICIT_MAX_LEN = 1024
-
-
-@torch.compiler.disable  # a Python loop over data-dependent bounds: keep it out of compiled layers
-def _per_sequence_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: torch.Tensor, scale: float):
-    """[T, H, D] queries, [T, H_kv, D] keys/values: attention causal within each sequence (CPU path).
-
-    SDPA over a packed row with a block-diagonal mask computes every cross-sequence block only to mask
-    it, and its CPU kernel reaches ~35 GFLOP/s in bf16 where a plain bmm reaches ~400. So each sequence
-    is attended on its own with two bmm: the query heads sharing a kv head are stacked into one
-    [group * n, D] operand (grouped-query attention without copying keys and values per head).
-    Measured on 4 x 512-token rows of SmolLM2-135M's shape, bf16, 2 cores: 27 ms forward + backward
-    per layer against 60 ms for masked SDPA (bench/RESULTS.md).
-    """
-    heads, dim = q.shape[1], q.shape[2]
-    kv_heads = k.shape[1]
-    group = heads // kv_heads
-    q = q * scale
-    outs = []
-    bounds = cu.tolist()
-    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-        n = end - start
-        qs, ks, vs = q[start:end], k[start:end], v[start:end]
-        if n > _EXPLICIT_MAX_LEN:
-            o = F.scaled_dot_product_attention(
-                qs.transpose(0, 1), ks.transpose(0, 1), vs.transpose(0, 1), is_causal=True, scale=1.0, enable_gqa=True
-            ).transpose(0, 1)
-        else:
-            stacked = qs.reshape(n, kv_heads, group, dim).permute(1, 2, 0, 3).reshape(kv_heads, group * n, dim)
-            scores = torch.bmm(stacked, ks.permute(1, 2, 0)).view(kv_heads, group, n, n)
-            future = torch.full((n, n), float("-inf"), dtype=scores.dtype, device=scores.device).triu_(1)
-            probs = torch.softmax(scores + future, dim=-1).to(vs.dtype).view(kv_heads, group * n, n)
-            o = torch.bmm(probs, vs.transpose(0, 1)).view(kv_heads, group, n, dim).permute(2, 0, 1, 3)
-            o = o.reshape(n, heads, dim)
-        outs.append(o)
-    return torch.cat(outs)
-
-
 def varlen_attention_forward(
     module: torch.nn.Module,
     query: torch.Tensor,
@@ -116,11 +77,11 @@ def varlen_attention_forward(
     if not query.is_cuda and not torch.compiler.is_compiling() and int(cu[-1]) != batch * seq:  # no per-layer sync
         raise ValueError(f"cu_seqlens ends at {int(cu[-1])}, but the batch holds {batch * seq} tokens")
     scale = scaling if scaling is not None else dim**-0.5
-    q, k, v = (t.transpose(1, 2).reshape(batch * seq, t.shape[1], dim) for t in (query, key, value))
     kernel = _KERNEL if query.is_cuda else None
     if kernel is None:
-        out = _per_sequence_attention(q, k, v, cu, scale)
+        out = packed_causal_attention(query, key, value, cu, scale)
     else:
+        q, k, v = (t.transpose(1, 2).reshape(batch * seq, t.shape[1], dim) for t in (query, key, value))
         if k.shape[1] != heads and "enable_gqa" not in kernel[1]:  # share each kv head across its group
             k, v = (t.repeat_interleave(heads // t.shape[1], dim=1) for t in (k, v))
         fn, params = kernel
