@@ -1,15 +1,18 @@
 """LoRA dropout whose CPU mask is cheap to draw.
 
-torch draws a CPU dropout mask one element at a time: on a 2-core EPYC, `F.dropout` of a 2048 x 1536
-bf16 input takes 20 ms, and the 7 LoRA dropouts per layer were 19 % of a LoRA step of SmolLM2-135M
-in bf16. This draws 64 random bits per 4 elements instead (7 ms) and keeps an element when its 16
-bits clear the drop threshold: the drop probability is p rounded to 1/65536 (0.05 -> 0.0500031) and
-the kept elements are scaled by the exact inverse of the keep probability, so the expected output is
-the input, as with inverted dropout. On other devices it is `F.dropout`, whose GPU kernels are fast.
-The mask is made with integer arithmetic: a clamp turns the bits into 0/1 int16, and times the bit
-pattern of 1.0 in bf16 or fp16 it is already a float mask of x's dtype (other dtypes convert once).
-A multiply by a boolean mask took 1.2-1.6 ms per 1.2M bf16 elements (torch converts booleans element
-by element), by an int16 mask 0.23 ms (a converted copy on every use), by a bf16 mask 0.14 ms.
+torch draws a CPU dropout mask one element at a time with a serial generator: on a 2-core EPYC,
+`F.dropout` of a 2048 x 1536 bf16 input takes 20 ms, and the 7 LoRA dropouts per layer were 19 % of
+a LoRA step of SmolLM2-135M in bf16. At LoRA's rates (0.05) nearly every draw says "keep", so this
+draws only the dropped positions: the gaps between independent Bernoulli(p) events are geometric,
+`1 + floor(log(U) / log(1 - p))`, one uniform per dropped element (1/p fewer draws), and their running
+sum gives the positions, which are zeroed in a mask of ones. The mask is exactly Bernoulli: the
+same distribution as `F.dropout`, the exact rate and the exact 1/(1-p) scale (above p = 0.5 the kept
+positions are drawn instead). 2000 x 1536 bf16: 5.0 ms for the earlier 16-bit-threshold mask
+(bench/RESULTS.md, session 4), 1.5 ms this way. On other devices it is `F.dropout`, whose GPU
+kernels are fast.
+The mask is built in x's dtype: a multiply by a boolean mask took 1.2-1.6 ms per 1.2M bf16 elements
+(torch converts booleans element by element), by an int16 mask 0.23 ms (a converted copy on every
+use), by a bf16 mask 0.14 ms.
 The scale 1/(1-p) is a separate multiply of the masked input, so bf16 rounds once (a bf16 mask
 holding the scale would round the scale itself: 1.0526 -> 1.0547, a 0.2 % bias), and `unscaled`
 lets a caller fold it into a smaller multiply instead.
@@ -17,12 +20,28 @@ lets a caller fold it into a smaller multiply instead.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-_LEVELS = 1 << 16
-# The int16 bit patterns of 1.0 in the 16-bit float types: 0/1 times these, viewed as floats, is 0.0/1.0.
-_ONE_BITS = {torch.bfloat16: 0x3F80, torch.float16: 0x3C00}
+
+def bernoulli_positions(n: int, p: float) -> torch.Tensor:
+    """The sorted positions in [0, n) of independent events of probability p (0 < p < 1), as int64.
+
+    Drawn as geometric gaps from the global torch generator, so a seed reproduces them.
+    """
+    log_miss = math.log1p(-p)
+    chunks, last, expected = [], -1, n * p
+    while last < n - 1:
+        # Enough gaps to pass n but for a 6-sigma shortfall, which only costs another round.
+        u = torch.rand(int(expected + 6 * math.sqrt(expected) + 16), dtype=torch.float64)
+        gaps = torch.log1p(u.neg_()).div_(log_miss).floor_().to(torch.int64).add_(1)  # U = 1 - u is in (0, 1]
+        chunks.append(gaps.cumsum_(0).add_(last))
+        last = int(chunks[-1][-1])
+        expected = (n - 1 - last) * p
+    positions = chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+    return positions[: int(torch.searchsorted(positions, n))]
 
 
 class _Mask(torch.autograd.Function):
@@ -40,19 +59,14 @@ class _Mask(torch.autograd.Function):
 
 
 class FastDropout(torch.nn.Module):
-    """Inverted dropout with probability `p` (drop threshold in 1/65536 steps on CPU)."""
+    """Inverted dropout with probability `p`; on CPU the mask draws only the dropped positions."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        drop = round(p * _LEVELS)
-        if drop >= _LEVELS:
-            raise ValueError(f"dropout probability {p} rounds to 1 in steps of 1/{_LEVELS}; use a smaller one")
-        self.drop = drop  # 0 when p < 1/131072: no dropout
-        self.threshold = drop - _LEVELS // 2  # int16 bits below it are dropped: P = drop / 65536
-        self.scale = _LEVELS / (_LEVELS - drop)
+        self.scale = 1.0 / (1.0 - p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dropped, scale = self.unscaled(x)
@@ -68,16 +82,14 @@ class FastDropout(torch.nn.Module):
             return x, 1.0
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True), 1.0
-        if self.drop == 0:
-            return x, 1.0
         n = x.numel()
-        words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
-        bits = words.view(torch.int16)[:n].view(x.shape)
-        keep = bits.clamp(self.threshold - 1, self.threshold).sub_(self.threshold - 1)  # bits >= threshold: 1
-        one = _ONE_BITS.get(x.dtype)
-        # A mask of x's own dtype: torch converts an int16 operand to a full-size copy on every multiply.
-        keep = keep.mul_(one).view(x.dtype) if one is not None else keep.to(x.dtype)
-        return _Mask.apply(x, keep), self.scale
+        if n == 0:
+            return x, self.scale
+        if self.p <= 0.5:
+            keep = torch.ones(n, dtype=x.dtype).index_fill_(0, bernoulli_positions(n, self.p), 0)
+        else:
+            keep = torch.zeros(n, dtype=x.dtype).index_fill_(0, bernoulli_positions(n, 1.0 - self.p), 1)
+        return _Mask.apply(x, keep.view(x.shape)), self.scale
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
