@@ -11,7 +11,10 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     head and loss only on loss-bearing tokens, in chunks. Attention as the trainer picks it
     (`auto`: the flash varlen kernel on CUDA, per-conversation bmm attention on CPU).
 
-`--variants` runs several sides in one process, each on a freshly built model, e.g.
+`--variants` runs several sides in one process, each on a freshly built model. On CPU they are timed in
+turns, micro-batch by micro-batch (the side with the least time so far goes next), until each has made
+a full pass, so a machine whose speed drifts over minutes slows every side alike; `--sequential` times
+each alone, one after another, as on GPUs (where only one model is held at a time). E.g.
     baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+liger
 options after "ours": sdpa | varlen (attention), compile (torch.compile each decoder layer, as
 `training.compile`), rows=N (packed rows per micro-batch), liger (Liger RMSNorm/SwiGLU/RoPE kernels),
@@ -133,40 +136,86 @@ def packed_batches(
     return out
 
 
-def run(model, batches: list[dict], step, device: torch.device, warmup: int, profile: int = 0) -> tuple[float, int]:
-    """Seconds and real tokens for `batches` after `warmup` untimed batches (compile, allocator)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-5)
-    for b in batches[:warmup]:
-        step(b)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    if profile:
-        print_profile(batches[warmup : warmup + profile], step, opt, device)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    sync()
-    began = time.perf_counter()
-    tokens = 0
-    for b in batches[warmup:]:
-        step(b)
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        tokens += b["real"]
-    sync()
-    return time.perf_counter() - began, tokens
+class Side:
+    """One side of the comparison, built and warmed up: trains micro-batches and adds up their time."""
+
+    def __init__(self, name: str, model, step, batches: list[dict], warmup: int, device: torch.device) -> None:
+        if len(batches) <= warmup:
+            raise ValueError(
+                f"{len(batches)} micro-batches leave none to time after {warmup} warm-up; raise --examples"
+            )
+        self.name, self.step, self.device = name, step, device
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.params, lr=1e-5)
+        self.warm, self.timed = batches[:warmup], batches[warmup:]
+        self.seconds, self.tokens, self.computed, self.done = 0.0, 0, 0, 0
+        self.warmup_seconds = 0.0
+
+    def train(self, b: dict) -> None:
+        """One micro-batch and optimizer step, as the trainer does each step."""
+        self.step(b)
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def warm_up(self, profile: int = 0) -> None:
+        """The untimed micro-batches (compile, allocator), then an optional profile of `profile` more."""
+        began = time.perf_counter()
+        for b in self.warm:
+            self.train(b)
+        self.warmup_seconds = time.perf_counter() - began
+        if profile:
+            print_profile(self.timed[:profile], self.train, self.device)
+
+    def time(self, batches: list[dict]) -> None:
+        """Train `batches` and add their time and tokens (one sync each side, so GPU work queues ahead)."""
+        self.sync()
+        began = time.perf_counter()
+        for b in batches:
+            self.train(b)
+        self.sync()
+        self.seconds += time.perf_counter() - began
+        self.tokens += sum(b["real"] for b in batches)
+        self.computed += sum(b["input_ids"].numel() for b in batches)
+        self.done += len(batches)
+
+    def time_next(self) -> None:
+        """The next timed micro-batch, round the list again after a full pass."""
+        self.time([self.timed[self.done % len(self.timed)]])
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.seconds
 
 
-def print_profile(batches: list[dict], step, opt, device: torch.device) -> None:
+def time_interleaved(sides: dict[str, Side]) -> None:
+    """Time the sides in turns, always the one with the least time so far, until each has made a full pass.
+
+    A shared or throttled machine speeds up and slows down over minutes; interleaved, every side sees
+    the same conditions, so their ratio holds where back-to-back runs of each side swing by +-10 %.
+    A side that fails is reported and dropped from `sides`.
+    """
+    while any(side.done < len(side.timed) for side in sides.values()):
+        spec, side = min(sides.items(), key=lambda item: item[1].seconds)
+        try:
+            side.time_next()
+        except Exception as exc:
+            failed(spec, exc)
+            del sides[spec]
+
+
+def print_profile(batches: list[dict], train, device: torch.device) -> None:
     """The operators and kernels that take the time of a few warm steps (untimed; --profile N)."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         for b in batches:
-            step(b)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            train(b)
         if device.type == "cuda":
             torch.cuda.synchronize()
     key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
@@ -208,6 +257,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1, help="untimed micro-batches per side (compiled: at least 3)")
     ap.add_argument("--variants", default="baseline,ours", help="sides to run, in order (see above)")
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument(
+        "--sequential", action="store_true", help="CPU: time each side alone, one after another (default: in turns)"
+    )
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="print a torch.profiler table of N warm steps")
     args = ap.parse_args()
     variants = [parse_variant(s) for s in args.variants.split(",")]
@@ -247,22 +299,39 @@ def main() -> None:
     lengths = [len(e.input_ids) for e in examples]
     print(f"{what}; {sum(lengths):,} tokens, median length {statistics.median(lengths):.0f}, max {max(lengths)}")
     print(f"torch {torch.__version__}; gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}")
+    interleave = not (args.gpu or args.sequential)
+    print(f"sides timed {'in turns (interleaved)' if interleave else 'one after another'}")
     results: dict[str, float] = {}
+    ready: dict[str, Side] = {}
     for spec, v in zip(args.variants.split(","), variants, strict=True):
         try:
-            results[spec] = run_side(v, args, build, examples, pad_id, device, dtype, max_len)
+            side = build_side(v, args, build, examples, pad_id, device, dtype, max_len)
+            side.warm_up(args.profile)
+            if interleave:
+                ready[spec] = side
+                continue
+            side.time(side.timed)
+            report(side, args.gpu)
+            results[spec] = side.rate
         except Exception as exc:  # one failing side (OOM, compile) must not lose the others' figures
-            print(f"{spec:>28}: FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+            failed(spec, exc)
+        side = None  # (sequential: free this side's model before the next is built)
         if args.gpu:
             torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+    if ready:
+        time_interleaved(ready)
+        for spec, side in ready.items():
+            report(side, args.gpu)
+            results[spec] = side.rate
     first = args.variants.split(",")[0]
     if first in results:
         for spec, rate in results.items():
             print(f"ratio {spec} / {first}: {rate / results[first]:.2f}x")
 
 
-def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len: int) -> float:
-    """Real tokens/s of one side, printed with its details."""
+def build_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len: int) -> Side:
+    """One side's model, micro-batches and training step, as `--variants` describes it."""
     torch.manual_seed(0)
     attn = "sdpa" if v["side"] == "baseline" else resolve_attn_implementation(v["attn"], device)
     # bf16 on CPU: bf16 base weights + autocast, as the trainer does where the CPU has native bf16.
@@ -321,22 +390,23 @@ def run_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_len
                 )
             (total / n.clamp(min=1)).backward()
 
-    if len(batches) <= warmup:
-        raise ValueError(f"{len(batches)} micro-batches leave none to time after {warmup} warm-up; raise --examples")
-    began = time.perf_counter()
-    seconds, tokens = run(model, batches, step, device, warmup, args.profile)
-    padded = sum(b["input_ids"].numel() for b in batches[warmup:])
-    peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if args.gpu else ""
     flags = [k for k in FLAGS if v[k]]
     name = "+".join([v["side"], attn, *flags] + ([f"ckptevery={v['ckptevery']}"] if v["ckptevery"] else []))
+    return Side(name, model, step, batches, warmup, device)
+
+
+def failed(spec: str, exc: Exception) -> None:
+    print(f"{spec:>28}: FAILED {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+
+
+def report(side: Side, gpu: bool) -> None:
+    passes = side.done / len(side.timed)
+    peak = f", peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if gpu else ""
     print(
-        f"{name:>28}: {len(batches) - warmup} micro-batches, {tokens:,} real tokens "
-        f"({tokens / padded:.0%} of {padded:,} computed) in {seconds:.1f} s = {tokens / seconds:,.0f} real tokens/s "
-        f"(warm-up {time.perf_counter() - began - seconds:.0f} s{peak})"
+        f"{side.name:>28}: {side.done} micro-batches ({passes:.1f} passes), {side.tokens:,} real tokens "
+        f"({side.tokens / side.computed:.0%} of {side.computed:,} computed) in {side.seconds:.1f} s = "
+        f"{side.rate:,.0f} real tokens/s (warm-up {side.warmup_seconds:.0f} s{peak})"
     )
-    if args.gpu:
-        torch.cuda.reset_peak_memory_stats()
-    return tokens / seconds
 
 
 if __name__ == "__main__":
