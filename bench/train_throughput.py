@@ -12,9 +12,10 @@ conversations, one pass, AdamW, in one process, and report real (non-pad) tokens
     (`auto`: the flash varlen kernel on CUDA, per-conversation bmm attention on CPU).
 
 `--variants` runs several sides in one process, each on a freshly built model. On CPU they are timed in
-turns, micro-batch by micro-batch (the side with the least time so far goes next), until each has made
-a full pass, so a machine whose speed drifts over minutes slows every side alike; `--sequential` times
-each alone, one after another, as on GPUs (where only one model is held at a time). E.g.
+turns of `--turn` seconds (the side with the least time so far goes next; each turn starts with one
+untimed micro-batch) until each has made a full pass, so a machine whose speed drifts over minutes
+slows every side alike; `--sequential` times each alone, one after another, as on GPUs (where only
+one model is held at a time). E.g.
     baseline,ours+sdpa,ours,ours+rows=8,ours+compile,ours+compile+liger
 options after "ours": sdpa | varlen (attention), compile (torch.compile each decoder layer, as
 `training.compile`), rows=N (packed rows per micro-batch), liger (Liger RMSNorm/SwiGLU/RoPE kernels),
@@ -192,17 +193,22 @@ class Side:
         return self.tokens / self.seconds
 
 
-def time_interleaved(sides: dict[str, Side]) -> None:
-    """Time the sides in turns, always the one with the least time so far, until each has made a full pass.
+def time_interleaved(sides: dict[str, Side], turn: float) -> None:
+    """Time the sides in turns of at least `turn` seconds, always the one with the least time so far next,
+    until each has made a full pass.
 
-    A shared or throttled machine speeds up and slows down over minutes; interleaved, every side sees
-    the same conditions, so their ratio holds where back-to-back runs of each side swing by +-10 %.
-    A side that fails is reported and dropped from `sides`.
+    A shared or throttled machine speeds up and slows down over minutes; in turns, every side sees the
+    same conditions, so their ratio holds where back-to-back runs of each side swing by +-10 %. The
+    first micro-batch after a switch ran ~7 % slower for the baseline (measured), so each turn begins
+    with one untimed micro-batch. A side that fails is reported and dropped from `sides`.
     """
     while any(side.done < len(side.timed) for side in sides.values()):
         spec, side = min(sides.items(), key=lambda item: item[1].seconds)
         try:
-            side.time_next()
+            side.train(side.timed[side.done % len(side.timed)])
+            began = side.seconds
+            while side.seconds - began < turn:
+                side.time_next()
         except Exception as exc:
             failed(spec, exc)
             del sides[spec]
@@ -260,6 +266,7 @@ def main() -> None:
     ap.add_argument(
         "--sequential", action="store_true", help="CPU: time each side alone, one after another (default: in turns)"
     )
+    ap.add_argument("--turn", type=float, default=30.0, help="CPU: seconds each side trains per turn (default 30)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="print a torch.profiler table of N warm steps")
     args = ap.parse_args()
     variants = [parse_variant(s) for s in args.variants.split(",")]
@@ -320,7 +327,7 @@ def main() -> None:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
     if ready:
-        time_interleaved(ready)
+        time_interleaved(ready, args.turn)
         for spec, side in ready.items():
             report(side, args.gpu)
             results[spec] = side.rate
