@@ -107,3 +107,6 @@ def test_extreme_rates_and_empty_inputs():
     assert (FastDropout(1 - 1e-6).train()(x) != 0).sum() <= 10
     empty = torch.ones(0, 16)
     assert FastDropout(0.1).train()(empty).shape == (0, 16)
+    assert bernoulli_positions(0, 0.1).numel() == 0
+    with pytest.raises(ValueError, match=r"\(0, 1\)"):
+        bernoulli_positions(10, 0.0)

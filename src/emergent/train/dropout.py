@@ -31,6 +31,10 @@ def bernoulli_positions(n: int, p: float) -> torch.Tensor:
 
     Drawn as geometric gaps from the global torch generator, so a seed reproduces them.
     """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"event probability must be in (0, 1), got {p}")
+    if n <= 0:
+        return torch.zeros(0, dtype=torch.int64)
     log_miss = math.log1p(-p)
     chunks, last, expected = [], -1, n * p
     while last < n - 1:
@@ -83,8 +87,6 @@ class FastDropout(torch.nn.Module):
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True), 1.0
         n = x.numel()
-        if n == 0:
-            return x, self.scale
         if self.p <= 0.5:
             keep = torch.ones(n, dtype=x.dtype).index_fill_(0, bernoulli_positions(n, self.p), 0)
         else:
