@@ -18,6 +18,8 @@ def reference(q, k, v, cu, scale):
     outs = []
     bounds = cu.tolist()
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        if end == start:
+            continue
         qs, ks, vs = (t[start:end].transpose(0, 1) for t in flat)
         ks, vs = ks.repeat_interleave(group, 0), vs.repeat_interleave(group, 0)
         outs.append(F.scaled_dot_product_attention(qs, ks, vs, is_causal=True, scale=scale).transpose(0, 1))
@@ -30,7 +32,7 @@ def test_outputs_and_gradients_equal_sdpa_per_sequence(monkeypatch, block, saved
     monkeypatch.setattr(cpu_attention, "SAVED_MAX_LEN", saved_max)
     torch.manual_seed(0)
     batch, heads, kv_heads, seq, dim = 2, 6, 2, 40, 8
-    cu = torch.tensor([0, 17, 18, 40, 71, 80])  # row 0: 17 + 1 + 22; row 1: 31 + 9
+    cu = torch.tensor([0, 17, 18, 18, 40, 71, 80])  # row 0: 17 + 1 + (an empty one) + 22; row 1: 31 + 9
     q, k, v = (torch.randn(batch, h, seq, dim, dtype=torch.float64) for h in (heads, kv_heads, kv_heads))
     grad = torch.randn(batch, seq, heads, dim, dtype=torch.float64)
     results = []

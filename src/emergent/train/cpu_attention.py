@@ -106,6 +106,8 @@ def packed_causal_attention(
     bounds = cu_seqlens.tolist()
     spans = []
     for start, end in zip(bounds[:-1], bounds[1:], strict=True):
+        if end == start:  # an empty sequence (a repeated boundary) attends to nothing
+            continue
         row = start // seq
         if end > (row + 1) * seq:
             raise ValueError(f"sequence [{start}, {end}) crosses the end of packed row {row} (rows of {seq} tokens)")
