@@ -184,9 +184,12 @@ class Side:
         self.computed += sum(b["input_ids"].numel() for b in batches)
         self.done += len(batches)
 
+    def upcoming(self) -> dict:
+        """The next micro-batch to time, round the list again after a full pass."""
+        return self.timed[self.done % len(self.timed)]
+
     def time_next(self) -> None:
-        """The next timed micro-batch, round the list again after a full pass."""
-        self.time([self.timed[self.done % len(self.timed)]])
+        self.time([self.upcoming()])
 
     @property
     def rate(self) -> float:
@@ -198,14 +201,15 @@ def time_interleaved(sides: dict[str, Side], turn: float) -> None:
     until each has made a full pass.
 
     A shared or throttled machine speeds up and slows down over minutes; in turns, every side sees the
-    same conditions, so their ratio holds where back-to-back runs of each side swing by +-10 %. The
-    first micro-batch after a switch ran ~7 % slower for the baseline (measured), so each turn begins
-    with one untimed micro-batch. A side that fails is reported and dropped from `sides`.
+    same conditions, so their ratio holds where back-to-back runs of each side swing by +-10 %. Switched
+    every micro-batch, the baseline ran 7-9 % slower than alone in one A-B-A-B run (possibly drift
+    itself), so turns are long and each begins with one untimed micro-batch. A side that fails is
+    reported and dropped from `sides`.
     """
     while any(side.done < len(side.timed) for side in sides.values()):
         spec, side = min(sides.items(), key=lambda item: item[1].seconds)
         try:
-            side.train(side.timed[side.done % len(side.timed)])
+            side.train(side.upcoming())  # untimed
             began = side.seconds
             while side.seconds - began < turn:
                 side.time_next()
