@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -142,18 +143,76 @@ def test_composition_phases_and_warnings(built):
     assert m["composition"]["technical"]["status"] == "above_max"
     assert any("infeasible targets" in w for w in m["warnings"])
     assert m["composition_before_dedup"]["empathetic"]["count"] == m["sources"]["b"]["output"] + 5
-    p1 = m["phases"]["phase1_foundation"]
-    assert p1["examples"] == m["composition"]["technical"]["count"] and p1["categories"] == {
-        "technical": p1["examples"]
-    }
-    assert m["phases"]["phase4_mixed"]["examples"] == m["counts"]["output"]
+    p1, held = m["phases"]["phase1_foundation"], m["validation"]["categories"]
+    assert p1["examples"] == m["composition"]["technical"]["count"] - held["technical"]
+    assert p1["categories"] == {"technical": p1["examples"]}
+    assert m["phases"]["phase4_mixed"]["examples"] == m["counts"]["output"] - m["validation"]["examples"]
     assert p1["tokens"] > 0
     ids4 = pq.read_table(out / "phases" / "phase4_mixed.parquet").column("_id").to_pylist()
     ids5 = pq.read_table(out / "phases" / "phase5_fine_tuning.parquet").column("_id").to_pylist()
-    mixture = [c["_id"] for c in read_conversations(out)]
-    assert sorted(ids4) == sorted(mixture) == sorted(ids5)
-    assert ids4 != mixture and ids4 != ids5  # shuffled, with a different seed per phase
+    validation = pq.read_table(out / "validation.parquet").column("_id").to_pylist()
+    mixture = [c["_id"] for c in read_conversations(out / "conversations")]
+    assert sorted(ids4 + validation) == sorted(mixture) and sorted(ids4) == sorted(ids5)
+    assert ids4 != ids5  # shuffled, with a different seed per phase
     assert all(c["_category"] for c in read_conversations(out))
+
+
+def test_validation_set_is_held_out_of_every_phase_per_bucket(built, tmp_path):
+    folder, out, m, _ = built
+    v = m["validation"]
+    held = list(read_conversations(out / "validation.parquet"))
+    assert v["examples"] == len(held) > 0 and v["file"] == "validation.parquet"
+    # Per bucket: min(examples_per_category, floor(max_fraction x bucket)), the defaults 200 and 5 %.
+    for cat, comp in m["composition"].items():
+        assert v["categories"].get(cat, 0) == min(200, int(comp["count"] * 0.05)), cat
+    held_ids = {c["_id"] for c in held}
+    for name in m["phases"]:
+        assert not held_ids & set(pq.read_table(out / "phases" / f"{name}.parquet").column("_id").to_pylist())
+    assert v["tokens"] > 0 and all(c["_category"] for c in held)
+    # Its own seed stream: other phases, the same validation set; a fixed count per bucket on request.
+    cfg = load_config(make_config(folder, extra={"phases": [{"name": "only", "categories": "all"}]}))
+    other = build(cfg, tmp_path / "other", show_progress=False)
+    assert {c["_id"] for c in read_conversations(tmp_path / "other" / "validation.parquet")} == held_ids
+    assert other["phases"]["only"]["examples"] == m["counts"]["output"] - len(held)
+    cfg = load_config(make_config(folder, extra={"validation": {"examples_per_category": 2, "max_fraction": 0.5}}))
+    two = build(cfg, tmp_path / "two", show_progress=False)
+    assert two["validation"]["categories"] == {"technical": 2, "empathetic": 2, "creative": 2}
+    cfg = load_config(make_config(folder, extra={"validation": {"examples_per_category": 0}}))
+    none = build(cfg, tmp_path / "none", show_progress=False)
+    assert (
+        none["validation"]["examples"] == 0 and pq.read_metadata(tmp_path / "none" / "validation.parquet").num_rows == 0
+    )
+    assert none["phases"]["phase4_mixed"]["examples"] == none["counts"]["output"]
+
+
+def test_a_held_out_prompt_has_no_other_answer_in_training(tmp_path):
+    """Corpora such as counsel-chat answer one question several times: all answers go to validation."""
+    rng = random.Random(5)
+    lines = []
+    for _ in range(30):
+        question = _sentence(rng, 12)
+        lines += [_openai(question, _sentence(rng, 40)), _openai(question, _sentence(rng, 40))]
+    (tmp_path / "q.jsonl").write_text("\n".join(lines) + "\n")
+    cfg = {
+        "name": "q",
+        "seed": 0,
+        "output_dir": str(tmp_path / "run"),
+        "sources": [{"name": "q", "format": "openai", "path": "q.jsonl", "category": "empathetic"}],
+        "curate": {"workers": 0, "decontaminate": {"enabled": False}, "validation": {"examples_per_category": 5}},
+    }
+    (tmp_path / "q.yaml").write_text(yaml.safe_dump(cfg))
+    m = build(load_config(tmp_path / "q.yaml"), tmp_path / "out", show_progress=False)
+    assert m["counts"]["output"] == 60
+
+    def prompt(c: dict) -> str:
+        return c["messages"][0]["content"]
+
+    held = [prompt(c) for c in read_conversations(tmp_path / "out" / "validation.parquet")]
+    trained = {prompt(c) for c in read_conversations(tmp_path / "out" / "phases" / "phase4_mixed.parquet")}
+    # 3 drawn (5 % of 60), then the other answer of each: 2 or 3 prompts, each with both its answers.
+    assert 2 <= len(set(held)) <= 3 and set(Counter(held).values()) == {2}
+    assert not set(held) & trained and len(trained) + len(set(held)) == 30
+    assert m["validation"]["examples"] == len(held)
 
 
 def test_rerun_is_byte_identical_and_independent_of_workers(built, tmp_path):

@@ -51,6 +51,11 @@ def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, ti
     write_conversations(
         [make_conversation(msgs, source="x", origin="x:1")], tmp_path / "run/data/conversations/part-0.parquet"
     )
+    held = [{"role": "user", "content": "Say hello to Ana."}, {"role": "assistant", "content": "Hello, Ana!"}]
+    write_conversations(
+        [make_conversation(held, source="x", origin="x:2", category="conversational")],
+        tmp_path / "run/data/validation.parquet",
+    )
 
     config = _config(tmp_path, tiny_model_dir)
     res = runner.invoke(
@@ -71,6 +76,9 @@ def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, ti
     assert len(lines) == 2 * (16 + 3 + 3)
     assert {"prompt", "response", "predicted", "probs", "profile", "context"} <= set(lines[0])
     assert "evaluation" in res.output
+    h = result["heldout"]  # the build's held-out set, scored by both sides
+    assert h["examples"] == 1 and set(h["by_category"]) == {"conversational"} and h["adapter"]["loss"] > 0
+    assert len(h["difference"]["ci95"]) == 2 and "held-out loss" in res.output
 
 
 def test_eval_suite_base_only_and_missing_adapter_message(tmp_path: Path, tiny_model_dir: Path):
@@ -79,7 +87,7 @@ def test_eval_suite_base_only_and_missing_adapter_message(tmp_path: Path, tiny_m
     assert res.exit_code == 0, res.output
     result = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())
     assert result["sides"] == ["base"] and "difference" not in result["range"]
-    assert result["contamination"]["checked"] is False
+    assert result["contamination"]["checked"] is False and result["heldout"] is None  # no data folder
     res = runner.invoke(app, ["eval", str(config), "--quiet"])
     assert res.exit_code == 1 and "no adapter found" in res.output
 

@@ -71,6 +71,8 @@ def test_run_builds_trains_evaluates_and_reports(tmp_path: Path, tiny_model_dir:
         "data/manifest.json",
         "train/train_summary.json",
         "train/metrics.jsonl",
+        "data/validation.parquet",
+        "train/validation.jsonl",
         "train/adapter/adapter_config.json",
         "eval/eval.json",
         "eval/generations.jsonl",
@@ -79,6 +81,14 @@ def test_run_builds_trains_evaluates_and_reports(tmp_path: Path, tiny_model_dir:
     ):
         assert (run / f).is_file(), f
     assert set(json.loads((run / "stages.json").read_text())) == {"data", "train", "eval"}
+    # The held-out set flows through: built, scored in training, scored base vs adapter in evaluation.
+    held = json.loads((run / "data" / "manifest.json").read_text())["validation"]["examples"]
+    summary = json.loads((run / "train" / "train_summary.json").read_text())
+    heldout = json.loads((run / "eval" / "eval.json").read_text())["heldout"]
+    scored = summary["validation"]["examples"]  # conversations cut to no assistant token are counted out
+    assert held > 0 and scored + sum(summary["validation"]["dropped"].values()) == held
+    assert heldout["examples"] == scored and heldout["dropped"] == summary["validation"]["dropped"]
+    assert heldout["base"]["loss"] == pytest.approx(summary["validation"]["base"]["loss"], rel=0.05)
 
     html = (run / "report.html").read_text()
     for cmd in ("emergent data build CONFIG", "emergent train CONFIG", "emergent eval CONFIG"):

@@ -60,9 +60,12 @@ def conversations(n: int, offset: int = 0) -> list[dict]:
     return out
 
 
-def write_phases(data_dir: Path, per_phase: int = 12) -> Path:
+def write_phases(data_dir: Path, per_phase: int = 12, validation: int = 9) -> Path:
+    """Phase files and, as `emergent data build` writes it, a held-out validation.parquet (0: none)."""
     for k, name in enumerate(PHASES):
         write_conversations(conversations(per_phase, offset=100 * k), data_dir / "phases" / f"{name}.parquet")
+    if validation:
+        write_conversations(conversations(validation, offset=900), data_dir / "validation.parquet")
     return data_dir
 
 

@@ -29,6 +29,14 @@ def _adapter(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "adapter" / "adapter_model.safetensors")
 
 
+def _same_validation(several: dict, one: dict) -> None:
+    """The held-out loss, scored in shares by the processes (and in other batches), equals one process's."""
+    assert several["validation"]["examples"] == one["validation"]["examples"] == 9
+    assert several["validation"]["base"]["loss"] == pytest.approx(one["validation"]["base"]["loss"], rel=1e-5)
+    for a, b in zip(several["phases"], one["phases"], strict=True):
+        assert a["validation_loss"] == pytest.approx(b["validation_loss"], rel=1e-4)
+
+
 def _torchrun(config: Path, data: Path, out: Path, *extra: str) -> list[str]:
     torchrun = Path(sys.executable).parent / "torchrun"
     cli = Path(sys.executable).parent / "emergent"
@@ -63,6 +71,7 @@ def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
     assert [p["tokens"] for p in summary["phases"]] == [p["tokens"] for p in one["phases"]]
     for a, b in zip(summary["phases"], one["phases"], strict=False):
         assert abs(a["loss_last"] - b["loss_last"]) < 1e-4
+    _same_validation(summary, one)
     two, single, alone = _adapter(tmp_path / "two"), _adapter(tmp_path / "one"), _adapter(tmp_path / "half")
     for key, value in single.items():
         torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-6)
@@ -128,6 +137,7 @@ def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tin
     one = train(parse_config(single, tmp_path / "one.yaml"), data, tmp_path / "one", show_progress=False)
     assert one["distributed"] == "NO"
     assert [p["steps"] for p in summary["phases"]] == [p["steps"] for p in one["phases"]]
+    _same_validation(summary, one)
     whole, single = _adapter(tmp_path / "whole"), _adapter(tmp_path / "one")
     assert whole.keys() == single.keys()
     for key, value in single.items():

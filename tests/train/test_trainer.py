@@ -35,6 +35,8 @@ def with_dropout(model_dir: Path, tmp: Path) -> dict:
     """The tiny config with the seed's LoRA dropout, so resuming must restore the dropout RNG exactly."""
     raw = config_dict(model_dir, tmp)
     raw["peft"]["lora_dropout"] = 0.05
+    # Mid-phase validation on the checkpoint steps: a resume must neither lose nor repeat those records.
+    raw["training"]["validation"] = {"every_steps": 2}
     return raw
 
 
@@ -89,6 +91,60 @@ def test_summary_files_and_metrics(tiny_run):
     assert [m["global_step"] for m in metrics] == list(range(1, len(metrics) + 1))
     assert not list((out / "checkpoints").glob("*"))  # a finished phase leaves no checkpoints behind
     assert summary["precision"] == "fp32" and summary["device"] == "cpu"
+
+
+def _plain_validation_loss(model_dir: Path, data: Path) -> float:
+    """The held-out loss the plain way: one conversation at a time, HF logits, cross-entropy on its
+    assistant tokens; per token over the whole set."""
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from emergent.data.store import read_conversations
+    from emergent.train.render import encode
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    total, count = 0.0, 0
+    for conv in read_conversations(data / "validation.parquet"):
+        ex = encode(conv, tokenizer, 192)
+        ids = torch.tensor([ex.input_ids])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, :-1]
+        labels = torch.tensor(ex.labels[1:])
+        total += F.cross_entropy(logits[labels].float(), ids[0, 1:][labels], reduction="sum").item()
+        count += int(labels.sum())
+    return total / count
+
+
+def test_validation_loss_before_training_after_every_phase_and_every_n_steps(tiny_run, tiny_model_dir):
+    out, summary = tiny_run["out"], tiny_run["summary"]
+    log = [json.loads(line) for line in (out / "validation.jsonl").read_text().splitlines()]
+    assert log[0]["phase"] == "base" and log[0]["global_step"] == 0
+    expected, offset = [0], 0
+    for p in summary["phases"]:
+        expected += [offset + s for s in range(2, p["steps"], 2)] + [offset + p["steps"]]
+        offset += p["steps"]
+    assert [r["global_step"] for r in log] == expected
+    for p in summary["phases"]:
+        end = next(r for r in log if r["phase"] == p["name"] and r["step"] == p["steps"])
+        assert p["validation_loss"] == end["loss"] and p["validation_by_category"] == end["by_category"]
+    v = summary["validation"]
+    assert v["examples"] == 9 and set(v["categories"]) == {"tool_use", "empathetic", "technical"}
+    assert v["base"]["loss"] == log[0]["loss"] and v["final"]["loss"] == log[-1]["loss"]
+    assert set(v["base"]["by_category"]) == set(v["categories"])
+    # Before the first step the adapter adds zero: the base model's own held-out loss.
+    assert v["base"]["loss"] == pytest.approx(_plain_validation_loss(tiny_model_dir, tiny_run["data"]), rel=1e-5)
+    # Held-out conversations share the phase files' templates: what the adapter learned carries over.
+    assert v["final"]["loss"] < v["base"]["loss"] - 0.05
+
+
+def test_without_a_validation_file_training_warns_and_goes_on(tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data", per_phase=4, validation=0)
+    with pytest.warns(RuntimeWarning, match="no validation loss"):
+        summary = train(make_config(tiny_model_dir, tmp_path), data, tmp_path / "out", show_progress=False)
+    assert summary["validation"] is None and any("no validation loss" in w for w in summary["warnings"])
+    assert all(p["validation_loss"] is None for p in summary["phases"])
+    assert not (tmp_path / "out" / "validation.jsonl").exists()
 
 
 def test_learning_rate_follows_warmup_then_cosine_with_each_phase_peak(tiny_run):
@@ -168,6 +224,11 @@ def test_resume_after_kill_9_matches_the_uninterrupted_run(tiny_run, tiny_model_
         assert torch.equal(resumed[key], value), key
     assert [p["loss_last"] for p in summary["phases"]] == [p["loss_last"] for p in tiny_run["summary"]["phases"]]
     assert [p["loss_mean"] for p in summary["phases"]] == [p["loss_mean"] for p in tiny_run["summary"]["phases"]]
+    # The validation log: what was written before the kill is kept, nothing is repeated or lost.
+    log = [json.loads(line) for line in (out / "validation.jsonl").read_text().splitlines()]
+    reference_log = [json.loads(line) for line in (tiny_run["out"] / "validation.jsonl").read_text().splitlines()]
+    assert [(r["global_step"], r["loss"]) for r in log] == [(r["global_step"], r["loss"]) for r in reference_log]
+    assert summary["validation"]["base"] == tiny_run["summary"]["validation"]["base"]
 
 
 def test_resume_with_nothing_to_resume_is_a_fresh_run(tiny_run, tiny_model_dir, tmp_path):
@@ -249,11 +310,15 @@ def test_out_of_memory_names_the_knobs(tiny_model_dir, tmp_path, phase_dir, monk
         raise torch.OutOfMemoryError("CUDA out of memory")
 
     monkeypatch.setattr(PackedLoss, "forward", oom)
-    cfg = make_config(tiny_model_dir, tmp_path, max_steps_per_phase=1)
+    cfg = make_config(tiny_model_dir, tmp_path, max_steps_per_phase=1, validation={"enabled": False})
     with pytest.raises(
         RuntimeError, match=r"phase1_foundation, step 1: out of memory.*training\.batch_size.*max_seq_len"
     ):
         train(cfg, phase_dir, tmp_path / "out", show_progress=False)
+    # The validation pass (here the one before the first step) names its own knob.
+    cfg = make_config(tiny_model_dir, tmp_path, max_steps_per_phase=1)
+    with pytest.raises(RuntimeError, match=r"validation \(base, step 0\): out of memory.*validation\.batch_size"):
+        train(cfg, phase_dir, tmp_path / "out2", show_progress=False)
 
 
 def test_a_checkpoint_in_the_old_optimizer_format_names_the_fix(tmp_path):

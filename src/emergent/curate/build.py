@@ -31,10 +31,11 @@ from emergent.curate.composition import (
     target_feasibility,
 )
 from emergent.curate.decontaminate import Decontaminate, eval_prompts
-from emergent.curate.dedup import keep_rank, plan_exact, plan_near
+from emergent.curate.dedup import keep_rank, plan_exact, plan_near, prompt_text
 from emergent.curate.jaccard import StagedTexts
 from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
+from emergent.curate.text import exact_hash
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
 from emergent.data.store import row_to_conversation
@@ -42,6 +43,9 @@ from emergent.progress import counter_progress
 from emergent.schema import CATEGORIES
 
 KEPT, EXACT, NEAR, CAPPED, PROMPT = 0, 1, 2, 3, 4
+# Held-out records (kept, in the mixture, in no phase): the validation loss is measured on them.
+VALIDATION_FILE = "validation.parquet"
+NO_PROMPT = exact_hash(prompt_text({"messages": []}))
 ARRAY_KEYS = ("hashes", "lengths", "band_keys", "prompt_hashes", "category", "source", "tokens", "ids")
 
 
@@ -160,17 +164,39 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
     return status, dup_of, cap_kind
 
 
-def _phase_positions(cfg: RunConfig, status: np.ndarray, category: np.ndarray) -> list[np.ndarray]:
-    """Per phase, each kept row's position in that phase's seeded shuffle (-1: not in the phase)."""
+def _validation_rows(cfg: RunConfig, status: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    """Which kept rows are held out for validation: per bucket a seeded draw of
+    min(examples_per_category, floor(max_fraction x bucket size)) rows, then every kept row that
+    shares a prompt with one of them (counsel-chat answers a question several times on purpose: a
+    second answer in training would leak the held-out prompt)."""
+    v = cfg.curate.validation
+    held = np.zeros(len(status), dtype=bool)
+    for c in range(len(CATEGORIES)):
+        rows = np.nonzero((status == KEPT) & (category == c))[0]
+        take = min(v.examples_per_category, int(len(rows) * v.max_fraction))
+        if take:
+            # Its own seed stream (the 7919), so changing the phases never changes the validation set.
+            held[rows[np.random.default_rng([cfg.seed, 7919, c]).permutation(len(rows))[:take]]] = True
+    shared = prompts[held & (prompts != NO_PROMPT)]  # conversations without a user turn share no prompt
+    return held | ((status == KEPT) & np.isin(prompts, shared))
+
+
+def _shuffle_positions(member: np.ndarray, seed: list[int]) -> np.ndarray:
+    """Each member row's position in a seeded shuffle (-1: not a member)."""
+    rows = np.nonzero(member)[0]
+    pos = np.full(len(member), -1, dtype=np.int64)
+    pos[rows] = np.random.default_rng(seed).permutation(len(rows))
+    return pos
+
+
+def _phase_members(cfg: RunConfig, status: np.ndarray, category: np.ndarray, held: np.ndarray) -> list[np.ndarray]:
+    """Per phase, which rows it trains on: the kept rows of its buckets, never a validation row."""
     out = []
-    for p, phase in enumerate(cfg.curate.phases):
-        member = status == KEPT
+    for phase in cfg.curate.phases:
+        member = (status == KEPT) & ~held
         if phase.categories != "all":
             member &= np.isin(category, [CATEGORIES.index(c) for c in phase.categories])
-        rows = np.nonzero(member)[0]
-        pos = np.full(len(status), -1, dtype=np.int64)
-        pos[rows] = np.random.default_rng([cfg.seed, p]).permutation(len(rows))
-        out.append(pos)
+        out.append(member)
     return out
 
 
@@ -190,10 +216,13 @@ def _pass2(
     status: np.ndarray,
     dup_of: np.ndarray,
     cap_kind: np.ndarray,
+    held: np.ndarray,
     show_progress: bool,
 ) -> None:
-    positions = _phase_positions(cfg, status, a["category"])
-    buckets = PhaseBuckets(work / "phase_buckets", [p.name for p in cfg.curate.phases], positions)
+    members = _phase_members(cfg, status, a["category"], held)
+    positions = [_shuffle_positions(m, [cfg.seed, p]) for p, m in enumerate(members)]
+    positions.append(_shuffle_positions(held, [cfg.seed, 7919]))
+    buckets = PhaseBuckets(work / "phase_buckets", positions)
     shards = ShardSink(dst / "conversations", cfg.ingest.shard_size)
     dropped = DroppedFiles(dst / "dropped")
     offset = 0
@@ -223,7 +252,7 @@ def _pass2(
             progress.advance(task, k)
     shards.close()
     dropped.close()
-    buckets.finish(dst / "phases")
+    buckets.finish([dst / "phases" / f"{p.name}.parquet" for p in cfg.curate.phases] + [dst / VALIDATION_FILE])
 
 
 def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
@@ -249,8 +278,9 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
 
     arrays, log, stream = _pass1(cfg, dst, work, prompts, classify, show_progress)
     status, dup_of, cap_kind = _plan(cfg, arrays, work, warnings)
-    _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, show_progress)
-    return _manifest(cfg, dst, arrays, status, cap_kind, log, stream, warnings, prompts, prompt_files)
+    held = _validation_rows(cfg, status, arrays["category"], arrays["prompt_hashes"])
+    _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, held, show_progress)
+    return _manifest(cfg, dst, arrays, status, cap_kind, held, log, stream, warnings, prompts, prompt_files)
 
 
 def _manifest(
@@ -259,6 +289,7 @@ def _manifest(
     a: dict,
     status: np.ndarray,
     cap_kind: np.ndarray,
+    held: np.ndarray,
     log: Dropped,
     stream: IngestStream,
     warnings: list[str],
@@ -327,13 +358,8 @@ def _manifest(
     comp = composition(after, cur.targets, cur.max_bucket_share)
     warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
     phases = {}
-    for phase in cur.phases:
+    for phase, member in zip(cur.phases, _phase_members(cfg, status, a["category"], held), strict=True):
         pf = pq.ParquetFile(dst / "phases" / f"{phase.name}.parquet")
-        member = (
-            kept
-            if phase.categories == "all"
-            else kept & np.isin(a["category"], [CATEGORIES.index(c) for c in phase.categories])
-        )
         phases[phase.name] = {
             "examples": pf.metadata.num_rows,
             "tokens": int(a["tokens"][member].sum()),
@@ -354,6 +380,13 @@ def _manifest(
         "diversity": diversity(after),
         "diversity_before_dedup": diversity(before),
         "phases": phases,
+        "validation": {
+            "examples": int(held.sum()),
+            "tokens": int(a["tokens"][held].sum()),
+            "categories": _bucket_counts(a["category"][held]),
+            "file": VALIDATION_FILE,
+            **cur.validation.model_dump(),
+        },
         "notes": dict(sorted(log.notes.items())),
         "dedup": {
             "exact": cur.exact_dedup.enabled,

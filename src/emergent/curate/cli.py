@@ -31,7 +31,7 @@ def build_command(
     print_manifest(manifest)
     n = manifest["counts"]["input"]
     console.print(
-        f"wrote [bold]{out}[/] (conversations/, phases/, dropped/, quarantine.jsonl, manifest.json) in {seconds:.1f} s, {n / max(seconds, 1e-9):,.0f} records/s"
+        f"wrote [bold]{out}[/] (conversations/, phases/, validation.parquet, dropped/, quarantine.jsonl, manifest.json) in {seconds:.1f} s, {n / max(seconds, 1e-9):,.0f} records/s"
     )
 
 
@@ -124,6 +124,14 @@ def print_manifest(m: dict) -> None:
     for name, p in m["phases"].items():
         phases.add_row(
             name, f"{p['examples']:,}", f"{p['tokens']:,}", ", ".join(f"{k} {v:,}" for k, v in p["categories"].items())
+        )
+    if m.get("validation"):  # builds from before the validation set have none
+        v = m["validation"]
+        phases.add_row(
+            f"[dim]held out: {v['file']}[/]",
+            f"{v['examples']:,}",
+            f"{v['tokens']:,}",
+            ", ".join(f"{k} {n:,}" for k, n in v["categories"].items()) or "none (curate.validation)",
         )
     console.print(phases)
     if m.get("notes"):

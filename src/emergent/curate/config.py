@@ -141,6 +141,23 @@ class CapsConfig(BaseModel):
         return v
 
 
+class ValidationConfig(BaseModel):
+    """A held-out validation set, stratified by bucket: `OUT/validation.parquet`.
+
+    Its records stay in the curated mixture (conversations/) but never reach a phase file, so the
+    training loss on them (and the evaluation's base-vs-adapter held-out loss) is measured on
+    conversations the adapter never saw. A fixed count per bucket, not a share of the mixture: each
+    bucket's loss then has the same precision whatever its size. Every other answer to a held-out
+    prompt is held out with it, so no prompt is both trained on and validated on.
+    """
+
+    model_config = _STRICT
+
+    examples_per_category: int = Field(default=200, ge=0)  # 0: no validation set
+    # At most this share of any bucket is held out, so a small bucket keeps most of its data for training.
+    max_fraction: float = Field(default=0.05, gt=0, le=0.5)
+
+
 class PhaseConfig(BaseModel):
     model_config = _STRICT
 
@@ -195,6 +212,7 @@ class CurateConfig(BaseModel):
     targets: dict[str, tuple[float, float]] = Field(default_factory=seed_targets)
     max_bucket_share: float = Field(default=0.30, gt=0, le=1)
     caps: CapsConfig = Field(default_factory=CapsConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
     phases: list[PhaseConfig] = Field(default_factory=_seed_phases)
     # Records per worker task; 0 workers = in-process (deterministic either way).
     workers: int = Field(default=2, ge=0)

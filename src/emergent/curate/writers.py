@@ -98,8 +98,8 @@ class ShardSink:
 class PhaseBuckets:
     """External shuffle: rows go to bucket files by their shuffled position, then each bucket is sorted."""
 
-    def __init__(self, folder: Path, names: list[str], positions: list[np.ndarray]) -> None:
-        self.folder, self.names, self.positions = folder, names, positions
+    def __init__(self, folder: Path, positions: list[np.ndarray]) -> None:
+        self.folder, self.positions = folder, positions
         folder.mkdir(parents=True, exist_ok=True)
         self.writers: dict[tuple[int, int], Any] = {}
         self.schema = CONVERSATION_SCHEMA.append(pa.field("_pos", pa.int64()))
@@ -124,13 +124,14 @@ class PhaseBuckets:
                     self.writers[key] = ipc.new_file(pa.OSFile(str(self._path(*key)), "wb"), self.schema)
                 self.writers[key].write_table(part)
 
-    def finish(self, phases_dir: Path) -> None:
+    def finish(self, files: list[Path]) -> None:
+        """Write shuffle p, in its shuffled order, to files[p]."""
         for w in self.writers.values():
             w.close()
-        phases_dir.mkdir(parents=True, exist_ok=True)
-        for p, name in enumerate(self.names):
+        for p, file in enumerate(files):
+            file.parent.mkdir(parents=True, exist_ok=True)
             n_buckets = (int(self.positions[p].max(initial=-1)) // PHASE_BUCKET_ROWS) + 1
-            with pq.ParquetWriter(phases_dir / f"{name}.parquet", CONVERSATION_SCHEMA, compression="zstd") as writer:
+            with pq.ParquetWriter(file, CONVERSATION_SCHEMA, compression="zstd") as writer:
                 for b in range(n_buckets):
                     path = self._path(p, b)
                     with pa.OSFile(str(path), "rb") as f:

@@ -69,6 +69,12 @@ def print_summary(result: dict[str, Any]) -> None:
         elif "adapter" in result["sides"]:
             cells.append("–")
         table.add_row(label, *cells)
+    h = result.get("heldout")
+    if h:  # per-token loss on the build's validation set; its CI is over conversations
+        cells = [f"{h[s]['loss']:.3f}" for s in result["sides"]]
+        if "difference" in h:
+            cells.append(_ci(h["difference"], "{:+.4f}"))
+        table.add_row(f"held-out loss ({h['examples']} conversations) ↓", *cells)
     console.print(table)
     for side in result["sides"]:
         per = result["range"][side]["per_context"]

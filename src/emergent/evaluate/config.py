@@ -48,6 +48,17 @@ class JudgeConfig(BaseModel):
     concurrency: int = Field(4, ge=1)
 
 
+class HeldoutConfig(BaseModel):
+    """Base vs adapter loss on the build's held-out conversations (RUN/data/validation.parquet)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    max_examples: int | None = Field(None, ge=1)  # None: all; else taken per bucket in turn
+    max_seq_len: int | None = Field(None, gt=8)  # None: training.max_seq_len (truncated as in training)
+    batch_size: int = Field(4, ge=1)  # packed rows per forward
+
+
 class EvalConfig(BaseModel):
     """What to ask the model, how to decode, how to score and how many resamples for the CIs."""
 
@@ -76,6 +87,7 @@ class EvalConfig(BaseModel):
     bootstrap_samples: int = Field(1000, ge=100)
     contamination_ngram: int = Field(13, ge=4)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    heldout: HeldoutConfig = Field(default_factory=HeldoutConfig)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     # auto: bf16 on GPUs that support it and CPUs with AVX512-BF16 or AMX, else fp32 (as training).
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"

@@ -60,7 +60,10 @@ class LocalGenerator:
                 raise FileNotFoundError(
                     f"{adapter}: no adapter_config.json — pass the adapter/ folder written by `emergent train`"
                 )
-            model = PeftModel.from_pretrained(model, str(adapter))
+            with warnings.catch_warnings():
+                # peft reads transformers' deprecated `is_gradient_checkpointing`; not ours to fix, not the user's.
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+                model = PeftModel.from_pretrained(model, str(adapter))
         self.model = model.to(device).eval()
         self.has_adapter = adapter is not None
         self.decoding = decoding

@@ -2,7 +2,8 @@
 
 Writes OUT/generations.jsonl (every prompt, turn and reply, with its score) and OUT/eval.json
 (range, consistency, transitions, collapse, depth — base, adapter and adapter − base, each with ci95 —
-plus contamination, the optional judge and run facts).
+the held-out loss of both sides on the build's validation set, contamination, the optional judge and
+run facts).
 """
 
 from __future__ import annotations
@@ -163,6 +164,18 @@ def evaluate(
         **assemble(per_side, diff),
     }
     data_dir = cfg.output_dir / "data"
+    result["heldout"] = None
+    if ec.heldout.enabled and isinstance(gen, LocalGenerator):
+        from emergent.evaluate.heldout import heldout_loss
+
+        h = ec.heldout
+        with counter_progress(show_progress) as progress:
+            progress.add_task("held-out loss", total=None)
+            result["heldout"] = heldout_loss(
+                gen, data_dir, h.max_seq_len or cfg.training.max_seq_len, h.max_examples, h.batch_size, sides, n, seed
+            )
+        if result["heldout"]:
+            seconds["heldout"] = result["heldout"]["seconds"]
     result["contamination"] = contamination(
         suite.items, data_dir if data_dir.exists() else None, ec.contamination_ngram
     )

@@ -72,6 +72,18 @@ def _seed_phases() -> list[PhaseConfig]:
     ]
 
 
+class ValidationSettings(BaseModel):
+    """Validation loss on RUN/data/validation.parquet, conversations no phase trains on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # Besides before the first step and at the end of every phase: also every this many steps of a phase.
+    every_steps: int | None = Field(default=None, gt=0)
+    max_examples: int | None = Field(default=None, gt=0)  # None: the whole set; else taken per bucket in turn
+    batch_size: int | None = Field(default=None, gt=0)  # rows per forward; None: training.batch_size
+
+
 class TrainingConfig(BaseModel):
     """The curriculum: phases in order, each with its own warmup + cosine schedule on one adapter."""
 
@@ -102,6 +114,7 @@ class TrainingConfig(BaseModel):
     checkpoint_every_steps: int = Field(default=50, gt=0)
     keep_checkpoints: int = Field(default=2, gt=0)
     log_every_steps: int = Field(default=1, gt=0)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
     report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
     seed: int | None = None  # None: the run's top-level seed
 

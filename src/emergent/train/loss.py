@@ -46,7 +46,11 @@ class PackedLoss(torch.nn.Module):
         targets: torch.Tensor,
         cu_seqlens: torch.Tensor | None = None,
         max_seqlen: int | None = None,
+        segments: torch.Tensor | None = None,
+        n_segments: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss sum, loss-token count); with `segments` (the group of every loss-bearing token, in
+        order, e.g. its conversation) both are per group, [n_segments] each — for validation, no gradient."""
         keep = targets != IGNORE
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         extra = {}
@@ -58,8 +62,33 @@ class PackedLoss(torch.nn.Module):
         head = base.get_output_embeddings()
         if _has_logit_transform(base.config) or not isinstance(head, torch.nn.Linear):
             logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
+            if segments is not None:
+                return _segment_sums(
+                    F.cross_entropy(logits.float(), targets[keep], reduction="none"), segments, n_segments
+                )
             return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), keep.sum()
         hidden = base.get_decoder()(
             input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
         ).last_hidden_state
+        if segments is not None:
+            return _segment_sums(_token_losses(hidden[keep], head, targets[keep]), segments, n_segments)
         return linear_cross_entropy(hidden[keep], head, targets[keep]), keep.sum()
+
+
+def _token_losses(
+    hidden: torch.Tensor, head: torch.nn.Linear, targets: torch.Tensor, chunk: int = 1024
+) -> torch.Tensor:
+    # A chunk of tokens at a time: the [tokens, vocab] fp32 logits of a whole batch can be gigabytes.
+    return torch.cat(
+        [
+            F.cross_entropy(head(hidden[i : i + chunk]).float(), targets[i : i + chunk], reduction="none")
+            for i in range(0, hidden.shape[0], chunk)
+        ]
+        or [hidden.new_zeros(0, dtype=torch.float32)]
+    )
+
+
+def _segment_sums(losses: torch.Tensor, segments: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    sums = torch.zeros(n, dtype=torch.float32, device=losses.device).index_add_(0, segments, losses.float())
+    counts = torch.zeros(n, dtype=torch.long, device=losses.device).index_add_(0, segments, torch.ones_like(segments))
+    return sums, counts

@@ -15,6 +15,7 @@ import random
 import shutil
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from emergent.train.model import (
 )
 from emergent.train.packing import IGNORE, collate
 from emergent.train.schedule import make_scheduler, phase_steps
+from emergent.train.validation import Validator, base_validation_loss, make_validator
 
 OOM_HINT = (
     "out of memory — lower training.batch_size (raise training.gradient_accumulation to keep the "
@@ -100,7 +102,9 @@ def _restart_optimizer(optimizer: Any, learning_rate: float) -> torch.optim.Opti
     return inner
 
 
-def _phase_summary(phase: PhaseConfig, data: PhaseData, stats: dict, total_steps: int, lr: float) -> dict:
+def _phase_summary(
+    phase: PhaseConfig, data: PhaseData, stats: dict, total_steps: int, lr: float, validation: dict | None
+) -> dict:
     return {
         "name": phase.name,
         "categories": phase.categories or sorted(data.categories),
@@ -121,6 +125,8 @@ def _phase_summary(phase: PhaseConfig, data: PhaseData, stats: dict, total_steps
         else None,
         "seconds": round(stats["seconds"], 3),
         "tokens_per_s": round(stats["tokens"] / stats["seconds"], 1) if stats["seconds"] else None,
+        "validation_loss": validation["loss"] if validation else None,
+        "validation_by_category": validation["by_category"] if validation else None,
     }
 
 
@@ -190,13 +196,20 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
         if not (resume and marker.is_file()):
             break
         done[phase.name] = json.loads(marker.read_text())
-    metrics_path = out / "metrics.jsonl"
+    metrics_path, validation_path = out / "metrics.jsonl", out / "validation.jsonl"
     if resume and main:
         k0 = len(done)
         ck = ckpt.list_checkpoints(out, t.phases[k0].name) if k0 < len(t.phases) else []
         _trim_metrics(metrics_path, k0, ck[-1][0] if ck else 0)
+        _trim_metrics(validation_path, k0, ck[-1][0] if ck else 0)
     elif main:
         metrics_path.unlink(missing_ok=True)
+        validation_path.unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+    validator = make_validator(
+        t, data_dir, tokenizer, pad_id, accelerator, model, wrapped, validation_path, run_warnings
+    )
+    base_validation = base_validation_loss(validator, accelerator, validation_path, resume)
 
     summaries: list[dict] = []
     global_step = 0
@@ -211,7 +224,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
                 continue
             summary = _train_phase(
                 k, phase, cfg, accelerator, model, wrapped, params, optimizer, tokenizer, pad_id, data_dir, out,
-                seed, resume, weights_from, global_step, metrics_path, progress,
+                seed, resume, weights_from, global_step, metrics_path, progress, validator,
             )  # fmt: skip
             weights_from = None
             global_step += summary["steps"]
@@ -240,6 +253,17 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
         "total_steps": global_step,
         "seconds": round(sum(s["seconds"] for s in summaries), 3),
         "adapter": str(out / "adapter"),
+        "validation": {
+            "examples": len(validator.data.examples),
+            "loss_tokens": validator.data.loss_tokens,
+            "categories": dict(sorted(Counter(validator.data.categories).items())),
+            "dropped": validator.data.dropped,
+            "base": base_validation,
+            "final": {"loss": summaries[-1]["validation_loss"], "by_category": summaries[-1]["validation_by_category"]},
+            "log": "validation.jsonl",
+        }
+        if validator
+        else None,
         "warnings": run_warnings,
     }
     if main:
@@ -270,6 +294,7 @@ def _train_phase(
     global_step: int,
     metrics_path: Path,
     progress: Any,
+    validator: Validator | None,
 ) -> dict:
     from safetensors.torch import load_file
 
@@ -380,6 +405,10 @@ def _train_phase(
             advance=1,
             description=f"{phase.name} loss {loss:.4f} lr {lr:.2e} {record['tokens_per_s']:,.0f} tok/s",
         )
+        every = t.validation.every_steps
+        if validator and every and done_steps % every == 0 and done_steps < total_steps:
+            # Before the checkpoint: a resume from it continues after this record, never repeats it.
+            validator(phase.name, k, done_steps, global_step + done_steps)
         if done_steps % t.checkpoint_every_steps == 0 and done_steps < total_steps:
             _save_checkpoint(
                 accelerator,
@@ -394,7 +423,8 @@ def _train_phase(
                 stats,
                 t.keep_checkpoints,
             )
-    return _phase_summary(phase, data, stats, total_steps, phase.learning_rate)
+    validation = validator(phase.name, k, total_steps, global_step + total_steps) if validator else None
+    return _phase_summary(phase, data, stats, total_steps, phase.learning_rate, validation)
 
 
 def _save_checkpoint(

@@ -1,0 +1,66 @@
+"""Held-out loss, base vs adapter: the cross-entropy of each side on the build's validation set.
+
+The validation conversations (RUN/data/validation.parquet) are in no phase file. Each is rendered
+and masked exactly as in training and scored by both sides of the same loaded model (the adapter
+switched off for the base), so the paired difference per conversation has little noise: it shows
+whether the adapter learned something that carries over, per behavioural bucket, even where a
+small training budget leaves the generated text unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emergent.evaluate import metrics as M
+from emergent.train.loss import PackedLoss
+from emergent.train.validation import conversation_losses, load_validation, validation_file
+
+
+def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int | None, batch_size: int,
+                 sides: list[str], n: int, seed: int) -> dict[str, Any] | None:  # fmt: skip
+    """Per-token loss of each side, overall and per bucket, and adapter − base per conversation
+    (mean of per-conversation mean losses, bootstrap ci95). None where there is no held-out set."""
+    import torch
+
+    path = validation_file(data_dir)
+    data = load_validation(path, gen.tokenizer, max_seq_len, max_examples)
+    if data is None:
+        return None
+    began = time.time()
+    pad_id = gen.tokenizer.pad_token_id or 0
+    module = PackedLoss(gen.model)
+    per_side: dict[str, np.ndarray] = {}
+    counts = np.zeros(0)
+    for side in sides:
+        with gen._mode(side == "adapter"):
+            sums, counts = conversation_losses(module, data, batch_size, pad_id, torch.device(gen.device))
+        per_side[side] = sums
+    cats = np.array(data.categories)
+    out: dict[str, Any] = {
+        "data": str(path),
+        "examples": len(data.examples),
+        "loss_tokens": int(counts.sum()),
+        "dropped": data.dropped,
+        "max_seq_len": max_seq_len,
+    }
+    for side, sums in per_side.items():
+        out[side] = {"loss": round(float(sums.sum() / counts.sum()), 6)}
+    mean = {side: sums / counts for side, sums in per_side.items()}  # per conversation, per token
+    if "adapter" in mean:
+        out["difference"] = M.bootstrap(mean["adapter"] - mean["base"], n, seed)
+    by_category: dict[str, dict[str, Any]] = {}
+    for cat in sorted(set(data.categories)):
+        sel = cats == cat
+        entry: dict[str, Any] = {"examples": int(sel.sum())}
+        for side, sums in per_side.items():
+            entry[side] = round(float(sums[sel].sum() / counts[sel].sum()), 6)
+        if "adapter" in mean:
+            entry["difference"] = M.bootstrap(mean["adapter"][sel] - mean["base"][sel], n, seed)
+        by_category[cat] = entry
+    out["by_category"] = by_category
+    out["seconds"] = round(time.time() - began, 1)
+    return out
