@@ -18,13 +18,36 @@ PHASES = [
     ("phase5_fine_tuning", ["all"], 3e-6),
 ]
 TARGETS = seed_targets()
+# The held-out set: four buckets of four conversations; loss falls 0.0008 nats per optimizer step.
+HELDOUT_BASE = {"technical": 1.2, "empathetic": 3.0, "creative": 3.3, "analytical": 1.4}
+STEPS_PER_PHASE = 8
+
+
+def heldout_loss(bucket: str, global_step: int) -> float:
+    return round(HELDOUT_BASE[bucket] - 0.0008 * global_step, 6)
+
+
+def validation_record(phase: str, phase_index: int, step: int, global_step: int) -> dict:
+    """One line of train/validation.jsonl as the trainer's Validator writes it."""
+    by_category = {b: heldout_loss(b, global_step) for b in sorted(HELDOUT_BASE)}
+    return {
+        "phase": phase,
+        "phase_index": phase_index,
+        "step": step,
+        "global_step": global_step,
+        "loss": round(sum(by_category.values()) / len(by_category), 6),
+        "by_category": by_category,
+        "examples": 16,
+        "loss_tokens": 2400,
+        "seconds": 3.1,
+    }
 
 
 def _est(mean: float, half: float) -> dict:
     return {"mean": round(mean, 4), "ci95": [round(mean - half, 4), round(mean + half, 4)]}
 
 
-def manifest() -> dict:
+def manifest(validation: bool = True) -> dict:
     counts = {
         "technical": 640,
         "instructional": 410,
@@ -48,7 +71,16 @@ def manifest() -> dict:
             "target": [lo, hi],
             "status": "ok" if lo <= share <= hi else ("below" if share < lo else "above"),
         }
+    held = {
+        "examples": 16,
+        "tokens": 3100,
+        "categories": dict.fromkeys(HELDOUT_BASE, 4),
+        "file": "validation.parquet",
+        "examples_per_category": 4,
+        "max_fraction": 0.05,
+    }
     return {
+        **({"validation": held} if validation else {}),
         "counts": {
             "input": 2700,
             "quarantined": 41,
@@ -90,12 +122,15 @@ def manifest() -> dict:
     }
 
 
-def train_files(out: Path) -> None:
+def train_files(out: Path, validation: bool = True) -> None:
+    """metrics.jsonl, train_summary.json and adapter/; with `validation`, validation.jsonl and its summary fields
+    (base at step 0, a mid-phase record every 4 steps, one at each phase end)."""
     rng = random.Random(0)
     out.mkdir(parents=True, exist_ok=True)
     lines, phases, step, loss = [], [], 0, 2.9
-    for name, cats, lr in PHASES:
-        steps = 8
+    held = [validation_record("base", 0, 0, 0)]
+    for k, (name, cats, lr) in enumerate(PHASES):
+        steps = STEPS_PER_PHASE
         first_loss = None
         for s in range(steps):
             step += 1
@@ -116,6 +151,8 @@ def train_files(out: Path) -> None:
                     "epoch": (s + 1) / steps,
                 }
             )
+            if (s + 1) % 4 == 0:
+                held.append(validation_record(name, k, s + 1, step))
         phases.append(
             {
                 "name": name,
@@ -129,8 +166,21 @@ def train_files(out: Path) -> None:
                 "loss_mean": round((first_loss + loss) / 2, 4),
                 "seconds": 360.0,
                 "tokens_per_s": 83.3,
+                "validation_loss": held[-1]["loss"] if validation else None,
+                "validation_by_category": held[-1]["by_category"] if validation else None,
             }
         )
+    if validation:
+        (out / "validation.jsonl").write_text("".join(json.dumps(x) + "\n" for x in held))
+    summary_validation = {
+        "examples": 16,
+        "loss_tokens": 2400,
+        "categories": dict.fromkeys(sorted(HELDOUT_BASE), 4),
+        "dropped": {},
+        "base": {k: held[0][k] for k in ("loss", "by_category", "examples", "loss_tokens")},
+        "final": {"loss": held[-1]["loss"], "by_category": held[-1]["by_category"]},
+        "log": "validation.jsonl",
+    }
     (out / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     (out / "train_summary.json").write_text(
         json.dumps(
@@ -145,6 +195,7 @@ def train_files(out: Path) -> None:
                 "device": "cpu",
                 "precision": "fp32",
                 "phases": phases,
+                "validation": summary_validation if validation else None,
             }
         )
     )
@@ -224,13 +275,60 @@ def scored_turns(side: str, seed: int) -> list[dict]:
 _EVAL_CACHE: dict[str, str] = {}
 
 
-def eval_files(out: Path) -> None:
-    """eval.json and generations.jsonl computed by the evaluation stage's own metric code on scored turns."""
+# eval.json's held-out loss: one bucket clearly better, one clearly worse, two with intervals across zero.
+HELDOUT = {
+    "data": "@RUN@/data/validation.parquet",
+    "examples": 16,
+    "loss_tokens": 2400,
+    "dropped": {"no_assistant_tokens_within_max_seq_len": 1},
+    "max_seq_len": 512,
+    "base": {"loss": 2.2251},
+    "adapter": {"loss": 2.1932},
+    "difference": {"mean": -0.0318, "ci95": [-0.041, -0.0227], "n": 16},
+    "by_category": {
+        "analytical": {
+            "examples": 4,
+            "base": 1.4002,
+            "adapter": 1.4023,
+            "difference": {"mean": 0.0021, "ci95": [0.0004, 0.0039], "n": 4},
+        },
+        "creative": {
+            "examples": 4,
+            "base": 3.3011,
+            "adapter": 3.2999,
+            "difference": {"mean": -0.0012, "ci95": [-0.004, 0.002], "n": 4},
+        },
+        "empathetic": {
+            "examples": 4,
+            "base": 3.0005,
+            "adapter": 2.9702,
+            "difference": {"mean": -0.0301, "ci95": [-0.0622, 0.0015], "n": 4},
+        },
+        "technical": {
+            "examples": 4,
+            "base": 1.1987,
+            "adapter": 1.1004,
+            "difference": {"mean": -0.0981, "ci95": [-0.1203, -0.0755], "n": 4},
+        },
+    },
+    "seconds": 12.5,
+}
+
+
+def eval_files(out: Path, heldout: bool = True) -> None:
+    """eval.json and generations.jsonl computed by the evaluation stage's own metric code on scored turns;
+    without `heldout`, eval.json as it was before the held-out loss existed (no "heldout" key)."""
     out.mkdir(parents=True, exist_ok=True)
     if not _EVAL_CACHE:  # the metrics (bootstrap, cross-validation) take seconds: compute them once
         _EVAL_CACHE.update(_eval_texts())
     for name, text in _EVAL_CACHE.items():
-        (out / name).write_text(text.replace("@ADAPTER@", str(out.parent / "train" / "adapter")))
+        text = text.replace("@ADAPTER@", str(out.parent / "train" / "adapter"))
+        if name == "eval.json":
+            ev = json.loads(text)
+            if heldout:
+                ev["heldout"] = {**HELDOUT, "data": HELDOUT["data"].replace("@RUN@", str(out.parent))}
+            text = json.dumps(ev, indent=2)
+        (out / name).write_text(text)
 
 
 def _eval_texts() -> dict[str, str]:
@@ -261,12 +359,13 @@ def _eval_texts() -> dict[str, str]:
     }
 
 
-def make_fake_run(run: Path, *, train: bool = True, evaluate: bool = True) -> Path:
-    """Write RUN/data/manifest.json and, optionally, RUN/train/* and RUN/eval/*."""
+def make_fake_run(run: Path, *, train: bool = True, evaluate: bool = True, heldout: bool = True) -> Path:
+    """Write RUN/data/manifest.json and, optionally, RUN/train/* and RUN/eval/*; heldout=False writes a run
+    from before the held-out set (no validation block, validation.jsonl or eval.json "heldout")."""
     (run / "data").mkdir(parents=True, exist_ok=True)
-    (run / "data" / "manifest.json").write_text(json.dumps(manifest()))
+    (run / "data" / "manifest.json").write_text(json.dumps(manifest(validation=heldout)))
     if train:
-        train_files(run / "train")
+        train_files(run / "train", validation=heldout)
     if evaluate:
-        eval_files(run / "eval")
+        eval_files(run / "eval", heldout=heldout)
     return run

@@ -28,11 +28,12 @@ def test_full_run_fills_every_section(fake_run: Path) -> None:
     html = write_report(fake_run).read_text()
     for name in SECTIONS:
         assert "n/a" not in section(html, name).replace("no CI", ""), name
-    # charts: funnel + reasons, composition, timeline + lr + loss, per-context bars + 2 heatmaps + 8 radars + 3 trajectories
+    # charts: funnel + reasons, composition, timeline + lr + loss + held-out loss, per-context bars + held-out
+    # differences + 2 heatmaps + 8 radars + 3 trajectories
     assert section(html, "data").count("<svg") == 2
     assert section(html, "composition").count("<svg") == 1
-    assert section(html, "training").count("<svg") == 3
-    assert section(html, "evaluation").count("<svg") == 1 + 2 + 8 + 3
+    assert section(html, "training").count("<svg") == 4
+    assert section(html, "evaluation").count("<svg") == 1 + 1 + 2 + 8 + 3
     # composition bands drawn for the ten buckets, one bar each
     assert section(html, "composition").count('class="band"') == 10
     # the funnel adds up and the dropped counts appear
@@ -94,7 +95,7 @@ def test_odd_shapes_never_crash(fake_run: Path) -> None:
     )
     html = write_report(fake_run).read_text()
     assert "n/a" in html
-    assert section(html, "training").count("<svg") == 3
+    assert section(html, "training").count("<svg") == 4
     assert estimate({"estimate": 1, "ci_low": 0, "ci_high": 2}).text(1) == "1.0 [0.0, 2.0]"
     assert confusion({"a": {"a": 1, "b": 2}})[1] == ["a", "b"]
 

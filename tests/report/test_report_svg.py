@@ -34,13 +34,25 @@ def test_charts_are_valid_xml_with_one_shape_per_datum() -> None:
     heat = svg.heatmap([[3, 1], [0, 4]], ["x", "y"], ["x", "y"])
     assert re.findall(r">(\d+)</text>", heat) == ["75", "25", "100"]  # row shares, empty cell left blank
     assert len(shapes(svg.radar(["a", "b", "c"], [("m", [0.2, 1.5, -1], "#000")]), "polygon")) == 5
+    diffs = svg.intervals(
+        [("all", -0.01, -0.02, -0.003, "#0f0"), ("a <b>", 0.002, None, None, "#999"), ("x", None, 0, 1, "")]
+    )
+    assert len(shapes(diffs, "circle")) == 2 and "a &lt;b&gt;" in diffs  # a row without an estimate is left out
+    assert len([p for p in shapes(diffs, "path") if p.get("class") == "whisker"]) == 1  # only rows with a CI
+    zero = [ln for ln in shapes(diffs, "line") if ln.get("class") == "vline"]
+    assert len(zero) == 1 and float(zero[0].get("x1")) > float(shapes(diffs, "circle")[0].get("cx"))  # -0.01 left of 0
 
 
 def test_no_data_draws_nothing() -> None:
     assert svg.hbars([]) == "" and svg.range_bars([]) == "" and svg.timeline([]) == ""
     assert svg.line_chart([("x", [], "#000")]) == "" and svg.heatmap([], [], []) == ""
     assert svg.radar(["a", "b"], [("m", [1, 1], "#000")]) == ""  # two axes is not a radar
-    assert svg.grouped_bars_ci([], []) == ""
+    assert svg.grouped_bars_ci([], []) == "" and svg.intervals([("x", None, None, None, "")]) == ""
+
+
+def test_tick_labels_stay_distinct() -> None:
+    assert svg.tick_labels([0, 0.5, 1]) == ["0", "0.5", "1"]  # fmt_num where it already tells ticks apart
+    assert svg.tick_labels([2.562, 2.564, 2.566]) == ["2.562", "2.564", "2.566"]  # fmt_num says 2.56 thrice
 
 
 def test_fmt_num() -> None:

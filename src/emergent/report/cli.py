@@ -23,7 +23,7 @@ STAGE_TITLES = {
 
 def _stage_line(stage: str, summary: dict, run_dir: Path) -> str:
     """One line of figures per stage for the end-of-run summary, read from the stage's files."""
-    from emergent.report.eval_sections import headline_rows
+    from emergent.report.eval_sections import headline_rows, heldout_row
     from emergent.report.results import as_float, load_run
     from emergent.report.svg import fmt_num
 
@@ -57,14 +57,21 @@ def _stage_line(stage: str, summary: dict, run_dir: Path) -> str:
                 if first_loss is not None and last_loss is not None
                 else "loss n/a"
             )
-        return f"{len(ph)} phases, {fmt_num(steps)} steps, {loss}"
+        cols = [c for c in r.validation_columns() if c[1] is not None]
+        has_base = len(cols) > 1 and cols[0][0] == "base"
+        held = f", validation loss {cols[0][1]:.3f} → {cols[-1][1]:.3f}" if has_base else ""
+        return f"{len(ph)} phases, {fmt_num(steps)} steps, {loss}{held}"
     if stage == "eval":
         rows = headline_rows(r)
-        return "; ".join(
+        parts = [
             f"{label.split(' (')[0]} {b.mean:.2f} → {a.mean:.2f}"
             for label, b, a, _, _ in rows[:2]
             if a.mean is not None and b.mean is not None
-        )
+        ]
+        held = heldout_row(r)
+        if held and held[1].mean is not None and held[2].mean is not None:
+            parts.append(f"held-out loss {held[1].mean:.3f} → {held[2].mean:.3f} ({held[3].text(4)})")
+        return "; ".join(parts)
     return ""
 
 

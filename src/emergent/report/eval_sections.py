@@ -39,6 +39,7 @@ RADAR_FEATURES = (
     "hedging",
     "formality",
 )
+HELDOUT_LABEL = "Held-out loss (nats per token)"
 MODEL_COLOUR = {"base": svg.BASE_COLOUR, "adapter": svg.ADAPTER_COLOUR}
 
 
@@ -72,17 +73,103 @@ def headline_rows(r: RunResults) -> list[tuple[str, Estimate, Estimate, Estimate
     return rows
 
 
-def _verdict(d: Estimate, better: str) -> str:
+def _significance(d: Estimate, better: str) -> str:
+    """Which side of zero the whole 95 % interval is on: better, worse, unclear (across zero), no CI, or ""."""
     if d.mean is None:
-        return na()
+        return ""
     if d.lo is None or d.hi is None:
-        return '<span class="pill na">no CI</span>'
+        return "no CI"
     sign = 1 if better == "higher" else -1
     if d.lo * sign > 0 and d.hi * sign > 0:
-        return '<span class="pill ok">adapter better</span>'
+        return "better"
     if d.lo * sign < 0 and d.hi * sign < 0:
-        return '<span class="pill off">adapter worse</span>'
-    return '<span class="pill na">not significant</span>'
+        return "worse"
+    return "unclear"
+
+
+def _verdict(d: Estimate, better: str) -> str:
+    return {
+        "": na(),
+        "no CI": '<span class="pill na">no CI</span>',
+        "better": '<span class="pill ok">adapter better</span>',
+        "worse": '<span class="pill off">adapter worse</span>',
+    }.get(_significance(d, better), '<span class="pill na">not significant</span>')
+
+
+def heldout_row(r: RunResults) -> tuple[str, Estimate, Estimate, Estimate, str] | None:
+    """(label, base, adapter, adapter − base, better) for the held-out loss; None when eval.json has none."""
+    h = r.heldout()
+    if not h:
+        return None
+    return (
+        HELDOUT_LABEL,
+        estimate(dig(h, "base", "loss")),
+        estimate(dig(h, "adapter", "loss")),
+        _difference_of(h),
+        "lower",
+    )
+
+
+def _difference_of(node: Any) -> Estimate:
+    return (
+        estimate(node.get("difference"))
+        if isinstance(node, dict) and node.get("difference") is not None
+        else Estimate(None)
+    )
+
+
+def heldout_card(r: RunResults) -> str:
+    """Base vs adapter loss on the held-out conversations, overall and per bucket, with paired CIs."""
+    h = r.heldout()
+    if not h:
+        return ""
+    buckets = {str(k): v for k, v in (h.get("by_category") or {}).items() if isinstance(v, dict)}
+    entries = [("all held-out", h.get("examples"), *heldout_row(r)[1:4])] + [
+        (b, v.get("examples"), estimate(v.get("base")), estimate(v.get("adapter")), _difference_of(v))
+        for b, v in buckets.items()
+    ]
+    rows = [
+        [
+            f"<b>{escape(name)}</b>" if i == 0 else escape(name),
+            escape(str(n)) if n is not None else na(),
+            escape(b.text(4)),
+            escape(a.text(4)),
+            escape(d.text(4)),
+            _verdict(d, "lower"),
+        ]
+        for i, (name, n, b, a, d) in enumerate(entries)
+    ]
+    colours = {"better": "#2bb39a", "worse": "#e8744f"}
+    chart = svg.intervals(
+        [
+            (name, d.mean, d.lo, d.hi, colours.get(_significance(d, "lower"), svg.BASE_COLOUR))
+            for name, _, _, _, d in entries
+        ],
+        x_label="adapter − base, nats per token (left of the dashed line: adapter better)",
+        label="held-out loss difference per bucket",
+    )
+    dropped = {k: v for k, v in (h.get("dropped") or {}).items() if v}
+    tokens = as_float(h.get("loss_tokens"))
+    return card(
+        "Held-out loss",
+        "<p>Per-token loss (nats per assistant token, lower is better) on "
+        + (f"{escape(str(h['examples']))} " if h.get("examples") is not None else "the ")
+        + "conversations held out of every training phase"
+        + (f" ({svg.fmt_num(tokens)} assistant tokens)" if tokens else "")
+        + ". adapter − base is the mean over conversations of each one's paired difference, 95 % bootstrap CI over "
+        "conversations: it shows learning even when a small budget leaves the generations unchanged.</p>"
+        + table(
+            ["bucket", "conversations", "base", "adapter", "adapter − base (95 % CI)", "verdict"], rows, {1, 2, 3, 4}
+        )
+        + chart
+        + (
+            '<p class="muted">Dropped from the held-out set: '
+            + escape(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in dropped.items()))
+            + ".</p>"
+            if dropped
+            else ""
+        ),
+    )
 
 
 def _per_context(r: RunResults, model: str, ctx: str) -> tuple[float | None, float | None, float | None]:
@@ -312,6 +399,7 @@ def evaluation_section(r: RunResults) -> str:
             "Headline metrics",
             table(["metric", "base", "adapter", "adapter − base", "verdict"], rows, {1, 2, 3}) if rows else "",
         )
+        + heldout_card(r)
         + card("On-target rate per context (95 % CI)", per_ctx)
         + card(
             "Predicted context vs expected context (row %, blue = correct)",

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from emergent.report import svg
-from emergent.report.eval_sections import evaluation_section, headline_rows, samples_section
+from emergent.report.eval_sections import evaluation_section, headline_rows, heldout_row, samples_section
 from emergent.report.results import RunResults, as_float, load_run
 from emergent.report.sections import data_section, training_section
 
@@ -39,6 +39,11 @@ def _kpis(r: RunResults) -> str:
         value = f"{a.mean:.2f}" if a.mean is not None else "n/a"
         note = f"base {b.mean:.2f}, Δ {d.mean:+.2f}" if b.mean is not None and d.mean is not None else ""
         cells.append((short, value, note))
+    held = heldout_row(r)
+    if held and held[2].mean is not None:
+        _, b, a, d, _ = held
+        note = f"base {b.mean:.3f}, Δ {d.mean:+.4f}" if b.mean is not None and d.mean is not None else ""
+        cells.append(("held-out loss", f"{a.mean:.3f}", note))
     return (
         '<div class="kpis">'
         + "".join(
@@ -65,7 +70,7 @@ def render_report(r: RunResults) -> str:
         f"<div class='wrap'>{_kpis(r)}</div><nav class='toc'><div class='wrap'>{nav}</div></nav>"
         f"<main class='wrap'>{body}</main>"
         f"<footer class='wrap'>Run folder <code>{escape(str(r.run_dir))}</code> · data/manifest.json, "
-        "train/train_summary.json, train/metrics.jsonl, eval/eval.json, eval/generations.jsonl · "
+        "train/train_summary.json, train/metrics.jsonl, train/validation.jsonl, eval/eval.json, eval/generations.jsonl · "
         "made by <code>emergent report</code>; this page needs no network.</footer></body></html>"
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emergent.models import EMBEDDED_DEFAULT
-from emergent.report.eval_sections import headline_rows
+from emergent.report.eval_sections import headline_rows, heldout_row
 from emergent.report.results import RunResults, as_float, first, load_run
 from emergent.report.svg import fmt_num
 
@@ -83,6 +83,9 @@ def render_model_card(r: RunResults) -> str:
             ]
         )
     eval_rows = [[label, b.text(), a.text(), d.text()] for label, b, a, d, _ in headline_rows(r)]
+    if held := heldout_row(r):
+        # Loss differences are in the third decimal: four digits keep them readable.
+        eval_rows.append([held[0], held[1].text(4), held[2].text(4), held[3].text(4)])
     peft = r.train_summary.get("peft") if isinstance(r.train_summary.get("peft"), dict) else {}
     lora = ", ".join(f"{k}={v}" for k, v in peft.items() if not isinstance(v, (dict, list))) or "n/a"
     targets = peft.get("target_modules")
@@ -147,6 +150,7 @@ complies with each of them (share-alike licences such as CC-BY-SA may apply to d
 ## Evaluation
 
 Base model vs adapter on the same suite, same chat template, greedy decoding; 95 % bootstrap intervals.
+The held-out loss is the per-token loss on conversations kept out of every training phase (lower is better).
 
 {_md_table(["metric", "base", "adapter", "adapter − base"], eval_rows)}
 ## Limitations

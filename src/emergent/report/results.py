@@ -135,6 +135,7 @@ class RunResults:
     eval: dict[str, Any] = field(default_factory=dict)
     generations: list[dict[str, Any]] = field(default_factory=list)
     adapter_config: dict[str, Any] = field(default_factory=dict)
+    validation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -172,6 +173,58 @@ class RunResults:
             return estimate(first(node, "context_predictability", "predictability", "mean"))
         return estimate(node)
 
+    def heldout(self) -> dict[str, Any]:
+        """eval.json's held-out loss of base and adapter; {} for a run evaluated without a held-out set."""
+        node = self.eval.get("heldout")
+        return node if isinstance(node, dict) else {}
+
+    def validation_curve(self) -> list[tuple[float, float]]:
+        """(global step, held-out loss) during training, the base model at step 0; [] without a held-out set."""
+        points: dict[float, float] = {}
+        for rec in self.validation:
+            step, loss = as_float(rec.get("global_step")), as_float(rec.get("loss"))
+            if step is not None and loss is not None:
+                points[step] = loss  # a resumed run may log a step twice: the later record wins
+        if points:
+            return sorted(points.items())
+        # No log beside the summary: the base and each phase end still place the curve.
+        steps = {str(p.get("name")): as_float(p.get("steps")) or 0.0 for p in self.phases()}
+        out, at = [], 0.0
+        for name, loss, _ in self.validation_columns():
+            at += steps.get(name, 0.0) if name != "base" else 0.0
+            if loss is not None:
+                out.append((at, loss))
+        return out
+
+    def validation_columns(self) -> list[tuple[str, float | None, dict[str, float]]]:
+        """(column, held-out loss, {bucket: loss}) for the base model, then after each phase; [] when none."""
+
+        def column(name: str, loss: Any, cats: Any) -> tuple[str, float | None, dict[str, float]] | None:
+            cats = cats if isinstance(cats, dict) else {}
+            by_bucket = {str(k): f for k, v in cats.items() if (f := as_float(v)) is not None}
+            return (name, as_float(loss), by_bucket) if as_float(loss) is not None or by_bucket else None
+
+        def from_log(phase: str) -> tuple[str, float | None, dict[str, float]] | None:
+            # Mid-phase records (training.validation.every_steps) come before the phase end: take the last.
+            recs = [r for r in self.validation if str(r.get("phase")) == phase]
+            if not recs:
+                return None
+            last = max(recs, key=lambda r: as_float(r.get("global_step")) or 0.0)
+            return column(phase, last.get("loss"), last.get("by_category"))
+
+        summary_base = dig(self.train_summary, "validation", "base")
+        base = column("base", dig(summary_base, "loss"), dig(summary_base, "by_category")) or from_log("base")
+        phases = self.phases()
+        names = [str(p.get("name")) for p in phases] or list(
+            dict.fromkeys(str(r.get("phase")) for r in self.validation if r.get("phase") != "base")
+        )
+        by_name = {str(p.get("name")): p for p in phases}
+        after = [
+            column(n, dig(by_name, n, "validation_loss"), dig(by_name, n, "validation_by_category")) or from_log(n)
+            for n in names
+        ]
+        return [c for c in [base, *after] if c is not None]
+
     def contexts(self) -> list[str]:
         """The evaluation contexts in a stable order (per_context keys of either model)."""
         seen: list[str] = []
@@ -194,4 +247,5 @@ def load_run(run_dir: Path) -> RunResults:
         eval=read_json(run_dir / "eval" / "eval.json") or {},
         generations=read_jsonl(run_dir / "eval" / "generations.jsonl"),
         adapter_config=adapter_cfg,
+        validation=read_jsonl(run_dir / "train" / "validation.jsonl"),
     )

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from emergent.report import svg
-from emergent.report.results import RunResults, as_float, first
+from emergent.report.results import RunResults, as_float, dig, first
 
 FUNNEL = (
     ("quarantined", "quarantined"),
@@ -17,6 +17,8 @@ FUNNEL = (
     ("contaminated", "eval contamination"),
     ("capped", "composition caps"),
 )
+# The held-out curve is drawn in ink so it stands apart from the phase colours of the training loss.
+HELDOUT_COLOUR = "#1d2433"
 
 
 def na(text: str = "n/a") -> str:
@@ -210,6 +212,16 @@ def sources_section(r: RunResults) -> str:
         for name, p in phases.items()
         if isinstance(p, dict)
     ]
+    held = r.manifest.get("validation")
+    if prow and isinstance(held, dict):  # in no phase: the validation loss and the eval's held-out loss use it
+        prow.append(
+            [
+                f"<i>held out: {escape(str(held.get('file', 'validation.parquet')))}</i>",
+                escape(categories_text(held.get("categories")) or "none"),
+                num(held.get("examples")),
+                num(held.get("tokens")),
+            ]
+        )
     return (
         '<section id="sources"><h2>Sources and licences</h2><p class="lead">Every corpus in the mixture, its licence, '
         "and how much of it survived curation.</p>"
@@ -258,8 +270,52 @@ def _engine(ts: dict) -> str:
     return f"{escape(engine)} × {int(world)} processes"
 
 
+def _loss(v: float | None) -> str:
+    return f"{v:.3f}" if v is not None else na()
+
+
+def _phase_column(name: str) -> str:
+    """The phase's short name (phase2 for phase2_analytical): the full names make the table too wide to read."""
+    return name.split("_", 1)[0]
+
+
+def heldout_training(r: RunResults, vlines: list[tuple[float, str]]) -> str:
+    """Held-out loss on its own scale over training, and per bucket before training and after each phase."""
+    columns = r.validation_columns()
+    curve = r.validation_curve()
+    if not columns and not curve:
+        return ""
+    # Its own y axis: beside the training loss a change in the third decimal is a flat line.
+    chart = svg.line_chart(
+        [("held-out loss", curve, HELDOUT_COLOUR)],
+        vlines=vlines,
+        x_label="optimizer step (0 = base model)",
+        y_label="held-out loss",
+        label="held-out loss during training",
+        markers=True,
+        height=220,
+    )
+    buckets = list(dict.fromkeys(b for _, _, cats in columns for b in cats))
+    counts = r.train_summary.get("validation") or r.manifest.get("validation") or {}
+    has_base = len(columns) > 1 and columns[0][0] == "base"
+
+    def row(name: str, values: list[float | None], n: Any) -> list[str]:
+        change = values[-1] - values[0] if has_base and values[0] is not None and values[-1] is not None else None
+        cells = [name, num(n)] + [_loss(v) for v in values]
+        return cells + ([f"{change:+.4f}" if change is not None else na()] if has_base else [])
+
+    rows = [row("<b>all</b>", [c[1] for c in columns], first(counts, "examples"))]
+    rows += [row(escape(b), [c[2].get(b) for c in columns], dig(counts, "categories", b)) for b in buckets]
+    headers = ["bucket", "n"] + [_phase_column(c[0]) for c in columns] + (["base → final"] if has_base else [])
+    return (
+        '<p class="muted">Per-token loss (nats per assistant token, lower is better) on conversations held out of '
+        "every phase: the base model before the first step, then the adapter at the end of each phase"
+        " (n = conversations).</p>" + chart + (table(headers, rows, set(range(1, len(headers)))) if columns else "")
+    )
+
+
 def training_section(r: RunResults) -> str:
-    """Phase timeline, learning-rate schedule and loss with phase boundaries, per-phase table."""
+    """Phase timeline, learning-rate schedule, training and held-out loss with phase boundaries, per-phase tables."""
     phases = r.phases()
     lines = _metric_lines(r)
     if not phases and not lines:
@@ -298,6 +354,9 @@ def training_section(r: RunResults) -> str:
         lpts = [(g, as_float(first(line, "loss", "train_loss"))) for g, line in lines if str(line.get("phase")) == name]
         lr_series.append((name, [p for p in pts if p[1] is not None], colour[name]))
         loss_series.append((name, [p for p in lpts if p[1] is not None], colour[name]))
+    heldout = r.validation_curve()
+    if heldout:
+        loss_series.append(("held-out loss", heldout, HELDOUT_COLOUR))
     legend = svg.legend([(n, colour[n]) for n in starts])
     peaks = [as_float(p.get("learning_rate")) or 0.0 for p in phases]
     seen = [y for _, pts, _ in lr_series for _, y in pts]
@@ -315,7 +374,7 @@ def training_section(r: RunResults) -> str:
         loss_series,
         vlines=vlines,
         x_label="optimizer step",
-        y_label="training loss",
+        y_label="loss" if heldout else "training loss",
         label="loss curve",
         markers=True,
         width=520,
@@ -338,6 +397,7 @@ def training_section(r: RunResults) -> str:
                 num(p.get("tokens_per_s")),
             ]
         )
+    held = heldout_training(r, vlines)
     ts = r.train_summary
     peft = ts.get("peft") if isinstance(ts.get("peft"), dict) else {}
     facts = " · ".join(
@@ -359,7 +419,15 @@ def training_section(r: RunResults) -> str:
         + card("Phase timeline", svg.timeline(segs, label="phase timeline") + legend)
         + '<div class="grid2">'
         + card("Learning-rate schedule", lr_chart)
-        + card("Training loss (phase boundaries dashed)", loss_chart)
+        + (
+            card(
+                "Training and held-out loss (phase boundaries dashed)",
+                loss_chart
+                + svg.legend([("training loss (phase colours)", svg.PALETTE[0]), ("held-out loss", HELDOUT_COLOUR)]),
+            )
+            if heldout
+            else card("Training loss (phase boundaries dashed)", loss_chart)
+        )
         + "</div>"
         + (
             card(
@@ -384,5 +452,6 @@ def training_section(r: RunResults) -> str:
             if rows
             else ""
         )
+        + (card("Held-out loss by bucket, before training and after each phase", held) if held else "")
         + "</section>"
     )

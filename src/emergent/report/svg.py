@@ -63,6 +63,16 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return ticks
 
 
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """fmt_num of each tick, with more decimals where it would print two ticks alike (2.5675 and 2.57 as "2.57")."""
+    labels = [fmt_num(t) for t in ticks]
+    digits = 2
+    while len(set(labels)) < len(labels) and digits < 8:
+        digits += 1
+        labels = [f"{t:.{digits}f}" for t in ticks]
+    return labels
+
+
 def hbars(
     rows: Sequence[tuple[str, float, str]],
     colour: str = ADAPTER_COLOUR,
@@ -155,9 +165,9 @@ def line_chart(
         return top_pad + (1 - (y - y0) / ((y1 - y0) or 1)) * (height - top_pad - bottom)
 
     parts = []
-    for t in ticks:
+    for t, text in zip(ticks, tick_labels(ticks), strict=True):
         parts.append(f'<line x1="{left}" x2="{w - right}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>')
-        parts.append(_text(left - 6, sy(t) + 4, fmt_num(t), cls="tick", anchor="end"))
+        parts.append(_text(left - 6, sy(t) + 4, text, cls="tick", anchor="end"))
     for t in nice_ticks(x0, x1, 6):
         if x0 <= t <= x1 and (not integer_x or float(t).is_integer()):
             parts.append(_text(sx(t), height - bottom + 16, fmt_num(t), cls="tick", anchor="middle"))
@@ -240,6 +250,52 @@ def grouped_bars_ci(
         parts.append(f'<rect x="{x}" y="{h - 22}" width="12" height="12" rx="2" fill="{colour}"/>')
         parts.append(_text(x + 18, h - 12, name, cls="lbl"))
     return _svg(w, h, "".join(parts), label)
+
+
+def intervals(
+    rows: Sequence[tuple[str, float | None, float | None, float | None, str]],
+    *,
+    x_label: str = "",
+    label: str = "intervals",
+    width: int = 760,
+) -> str:
+    """A dot per row at its estimate with its 95 % whisker, around a dashed zero line: (name, mean, lo, hi, colour).
+
+    For paired differences (adapter − base): whether a whisker crosses zero is the point of the chart.
+    """
+    rows = [r for r in rows if r[1] is not None]
+    if not rows:
+        return ""
+    row_h, left, right, top_pad, bottom = 26, 130, 78, 8, 40
+    h = top_pad + row_h * len(rows) + bottom
+    values = [v for _, m, lo, hi, _ in rows for v in (m, lo, hi) if v is not None] + [0.0]
+    ticks = nice_ticks(min(values), max(values), 4)
+    x0, x1 = ticks[0], ticks[-1]
+
+    def sx(v: float) -> float:
+        return left + (v - x0) / ((x1 - x0) or 1) * (width - left - right)
+
+    parts = []
+    for t in ticks:
+        parts.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top_pad}" y2="{h - bottom}" class="grid"/>')
+        parts.append(_text(sx(t), h - bottom + 16, fmt_num(t), cls="tick", anchor="middle"))
+    parts.append(f'<line x1="{sx(0):.1f}" x2="{sx(0):.1f}" y1="{top_pad - 4}" y2="{h - bottom}" class="vline"/>')
+    for i, (name, mean, lo, hi, colour) in enumerate(rows):
+        y = top_pad + i * row_h + row_h / 2
+        parts.append(_text(left - 8, y + 4, name, anchor="end"))
+        if lo is not None and hi is not None:
+            parts.append(
+                f'<path d="M{sx(lo):.1f},{y:.1f} H{sx(hi):.1f} M{sx(lo):.1f},{y - 5:.1f} v10 M{sx(hi):.1f},{y - 5:.1f} v10" class="whisker"/>'
+            )
+        ci = f" [{fmt_num(lo)}, {fmt_num(hi)}]" if lo is not None and hi is not None else ""
+        parts.append(
+            f'<circle cx="{sx(mean):.1f}" cy="{y:.1f}" r="4.5" fill="{colour}"><title>{escape(name)}: {fmt_num(mean)}{ci}</title></circle>'
+        )
+        parts.append(_text(width - right + 8, y + 4, fmt_num(mean), cls="val"))
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{h - bottom}" y2="{h - bottom}" class="axis"/>')
+    if x_label:
+        parts.append(_text((left + width - right) / 2, h - 6, x_label, cls="axlbl", anchor="middle"))
+    return _svg(width, h, "".join(parts), label)
 
 
 def heatmap(
