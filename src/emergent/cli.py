@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -38,6 +39,9 @@ _register()
 
 
 def main() -> None:
+    # peft reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model: a
+    # FutureWarning in every train, eval, chat and export that the user can do nothing about.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
     try:
         app()
     except ConfigError as err:

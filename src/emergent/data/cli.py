@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from emergent.errors import print_error
 from emergent.schema import Conversation
 
 console = Console()
@@ -91,6 +92,9 @@ def preview_command(
     model: str = typer.Option(
         "smollm2-135m-instruct", "--model", help="Model whose chat template renders (--rendered)."
     ),
+    chat_template: str | None = typer.Option(
+        None, "--chat-template", help="As model.chat_template: chatml or a Jinja file (--rendered)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print raw records as JSON lines."),
 ) -> None:
     """Print records as a person would read them (or exactly as the model will see them)."""
@@ -103,7 +107,11 @@ def preview_command(
     if rendered:
         from emergent.train.preview import print_rendered
 
-        print_rendered(convs, model, console)
+        try:
+            print_rendered(convs, model, console, chat_template)
+        except (ValueError, OSError) as err:  # no chat template, a missing model or template file
+            print_error(err)
+            raise typer.Exit(1) from None
         return
     for conv in convs:
         if as_json:

@@ -34,11 +34,13 @@ class LocalGenerator:
         device: str = "auto",
         trust_remote_code: bool = False,
         precision: str = "auto",
+        chat_template: str | None = None,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from emergent.train.model import inference_dtype
+        from emergent.train.templates import apply_chat_template_setting
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -48,7 +50,9 @@ class LocalGenerator:
         dtype, warning = inference_dtype(precision, torch.device(device), "eval.precision")
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.tokenizer = apply_chat_template_setting(
+            AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code), chat_template, model_path
+        )
         self.tokenizer.padding_side = "left"  # generation appends on the right
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token

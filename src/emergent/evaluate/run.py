@@ -122,8 +122,9 @@ def evaluate(
     else:
         model_name = resolve_model_path(cfg.model.name)
         gen = LocalGenerator(
-            model_name, adapter_dir, ec.decoding, ec.batch_size, ec.device, cfg.model.trust_remote_code, ec.precision
-        )
+            model_name, adapter_dir, ec.decoding, ec.batch_size, ec.device, cfg.model.trust_remote_code, ec.precision,
+            cfg.model.chat_template,
+        )  # fmt: skip
     sides = ["base"] + (["adapter"] if gen.has_adapter and not base_only else [])
     turns_total = sum(len(it.turns) for it in suite.items)
     out.mkdir(parents=True, exist_ok=True)

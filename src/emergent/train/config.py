@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from emergent.schema import normalize_category
 
@@ -24,6 +25,22 @@ class ModelConfig(BaseModel):
     # per-document mask (see findings.md). Any transformers name (eager, flex_attention, ...) passes through.
     attn_implementation: str = "auto"
     gradient_checkpointing: bool = False
+    # None: the tokenizer's own template. "chatml" (built in, for base models without one) or a Jinja
+    # file, relative to the config file (train/templates.py).
+    chat_template: str | None = None
+
+    @field_validator("chat_template")
+    @classmethod
+    def _resolve_template(cls, v: str | None, info: ValidationInfo) -> str | None:
+        from emergent.train.templates import BUILT_IN
+
+        if v is None or v in BUILT_IN:
+            return v
+        base = (info.context or {}).get("base_dir")
+        path = Path(v) if Path(v).is_absolute() or base is None else (Path(base) / v).resolve()
+        if not path.is_file():
+            raise ValueError(f"{v!r} is neither a built-in template ({', '.join(BUILT_IN)}) nor a Jinja file")
+        return str(path)
 
 
 class PeftSettings(BaseModel):

@@ -27,5 +27,7 @@ def merge_adapter(adapter: Path, out: Path, model: str | None = None, trust_remo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out)  # safetensors by default
-    AutoTokenizer.from_pretrained(base_path, trust_remote_code=trust_remote_code).save_pretrained(out)
+    # The adapter folder's tokenizer when training saved it there: it carries the chat template trained with.
+    tok_src = adapter if (Path(adapter) / "tokenizer_config.json").is_file() else base_path
+    AutoTokenizer.from_pretrained(tok_src, trust_remote_code=trust_remote_code).save_pretrained(out)
     return out

@@ -13,6 +13,7 @@ from emergent.train.config import ModelConfig, PeftSettings
 from emergent.train.dropout import use_fast_lora_dropout
 from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.rms_norm import use_fused_rms_norm
+from emergent.train.templates import apply_chat_template_setting
 
 
 def cpu_has_native_bf16() -> bool:
@@ -51,12 +52,7 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
 
     path = resolve_model_path(cfg.name)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
-    if not tokenizer.chat_template:
-        raise ValueError(
-            f"model {cfg.name}: its tokenizer has no chat template, so conversations cannot be rendered — "
-            "use an instruct/chat model or add a chat_template to its tokenizer_config.json"
-        )
-    return tokenizer
+    return apply_chat_template_setting(tokenizer, cfg.chat_template, cfg.name)
 
 
 def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = None) -> Any:

@@ -32,13 +32,15 @@ def rendered_text(conv: Conversation, tokenizer: object, colour: bool) -> Text:
     return out
 
 
-def print_rendered(convs: list[Conversation], model_name: str, console: Console) -> None:
+def print_rendered(
+    convs: list[Conversation], model_name: str, console: Console, chat_template: str | None = None
+) -> None:
     """Print each conversation as rendered by `model_name`'s chat template, loss spans marked.
 
     The header line (id, source, category, token counts) is metadata shown for orientation only;
     everything below it, and nothing else, is the training text.
     """
-    tokenizer = load_tokenizer(ModelConfig(name=model_name))
+    tokenizer = load_tokenizer(ModelConfig(name=model_name, chat_template=chat_template))
     colour = console.color_system is not None
     legend = f"[{LOSS_STYLE}]green[/]" if colour else f"{OPEN}bracketed{CLOSE}"
     console.print(f"loss-bearing tokens are {legend}; everything else is context (no loss)", highlight=False)

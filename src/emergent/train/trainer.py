@@ -233,6 +233,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
             if main:
                 # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
                 model.save_pretrained(adapter_dir, state_dict=lora)
+                tokenizer.save_pretrained(adapter_dir)  # with its chat template: others render as training did
                 ckpt.phase_done_file(out, phase.name).write_text(json.dumps(summary, indent=2))
                 ckpt.prune_checkpoints(out, phase.name, keep=0)
             accelerator.wait_for_everyone()
