@@ -123,7 +123,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 base = AutoModelForCausalLM.from_pretrained("{base_id}")
 model = PeftModel.from_pretrained(base, "path/to/this/folder")
-tokenizer = AutoTokenizer.from_pretrained("{base_id}")
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")  # with the chat template it was trained with
 ```
 
 or talk to it: `emergent chat path/to/this/folder` (`/base` compares with the base model).
