@@ -232,6 +232,35 @@ def test_caps_downsample_and_enter_the_identity(built, tmp_path):
     assert len(capped) == m["counts"]["capped"]
 
 
+def test_caps_from_targets_bring_buckets_down_to_their_upper_bounds(built, tmp_path):
+    folder, _, plain, _ = built
+    targets = {"technical": [0.0, 0.5], "empathetic": [0.0, 0.2], "creative": [0.0, 0.3]}
+    extra = {"targets": targets, "caps": {"categories_from_targets": True}}
+    m = build(load_config(make_config(folder, extra=extra)), tmp_path / "t", show_progress=False)
+    assert m["reasons"]["capped_category"] == m["counts"]["capped"] > 0
+    assert all(m["composition"][b]["share"] <= targets[b][1] + 1 / m["counts"]["output"] for b in targets)
+    assert m["composition"]["technical"]["share"] == pytest.approx(0.5, abs=0.02)  # the largest it could keep
+    # An explicit cap overrides the target's bound for its bucket.
+    extra["caps"]["categories"] = {"technical": 0.55}
+    m = build(load_config(make_config(folder, extra=extra)), tmp_path / "o", show_progress=False)
+    assert m["composition"]["technical"]["share"] == pytest.approx(0.55, abs=0.02)
+    # The seed's bounds for these three buckets sum to 52 %: capping them all would empty the mixture,
+    # so they are scaled up alike (30 : 12 : 10), with a warning.
+    extra = {"caps": {"categories_from_targets": True}}
+    m = build(load_config(make_config(folder, extra=extra)), tmp_path / "s", show_progress=False)
+    assert any("scaled up alike" in w for w in m["warnings"])
+    shares = {b: m["composition"][b]["share"] for b in ("technical", "empathetic", "creative")}
+    assert shares["technical"] == pytest.approx(0.30 / 0.52, abs=0.02)
+    assert shares["empathetic"] == pytest.approx(0.12 / 0.52, abs=0.02)
+    assert shares["creative"] == pytest.approx(0.10 / 0.52, abs=0.02)
+    assert m["counts"]["output"] > plain["counts"]["output"] / 2
+    # Hand-written caps that leave no room are scaled the same way instead of emptying the mixture.
+    extra = {"caps": {"sources": {"a": 0.3, "b": 0.2, "c": 0.2}}}
+    m = build(load_config(make_config(folder, extra=extra)), tmp_path / "h", show_progress=False)
+    assert any("caps (sources)" in w and "scaled up alike" in w for w in m["warnings"])
+    assert m["sources"]["a"]["share"] == pytest.approx(0.3 / 0.7, abs=0.02)
+
+
 def _run_build(config: Path, out: Path) -> subprocess.Popen:
     code = "import sys; from emergent.cli import main; sys.argv = ['emergent', 'data', 'build', sys.argv[1], '-o', sys.argv[2], '--quiet']; main()"
     return subprocess.Popen(

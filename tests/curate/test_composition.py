@@ -37,3 +37,22 @@ def test_caps_reach_a_fixed_point_and_downsample_deterministically():
     assert limits == {"a": 20, "b": 20}
     keep = downsample(100, 30, seed=1)
     assert keep.sum() == 30 and (keep == downsample(100, 30, seed=1)).all()
+
+
+def test_caps_summing_to_all_of_the_mixture_keep_it_and_hold_to_within_a_row():
+    import random
+
+    counts = {"technical": 115, "empathetic": 60, "creative": 62}
+    caps = {"technical": 0.3 / 0.52, "empathetic": 0.12 / 0.52, "creative": 0.1 / 0.52}
+    limits = cap_limits(counts, caps)
+    assert limits == {"technical": 115, "empathetic": 46, "creative": 38}  # technical binds: 115 / (0.3 / 0.52)
+    rng = random.Random(0)
+    for _ in range(200):
+        counts = {g: rng.randint(0, 500) for g in "abcde"}
+        caps = {g: rng.uniform(0.05, 0.6) for g in rng.sample("abcde", rng.randint(1, 5))}
+        limits = cap_limits(counts, caps)
+        total = sum(limits.values())
+        assert all(0 <= limits[g] <= counts[g] for g in counts)
+        assert all(limits[g] <= caps[g] * total + 1 for g in caps)  # a cap holds to within one row
+        # Maximal: one more row in any capped group that has rows left would break its cap by over a row.
+        assert all(limits[g] == counts[g] or limits[g] + 1 > caps[g] * (total + 1) - 1 for g in caps)

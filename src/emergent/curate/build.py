@@ -142,12 +142,16 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
         keeper = rows[plan_exact(a["prompt_hashes"][rows], rank[rows])]
         dup = keeper != rows
         status[rows[dup]], dup_of[rows[dup]] = PROMPT, keeper[dup]
+    category_caps = dict(cur.caps.categories)
+    if cur.caps.categories_from_targets:
+        # Every bucket at the upper bound of its target range; explicit caps override.
+        category_caps = {c: hi for c, (_lo, hi) in cur.targets.items() if hi < 1} | category_caps
     for kind, code, caps, labels, codes in (
         ("source", 1, cur.caps.sources, names, a["source"]),
-        ("category", 2, cur.caps.categories, list(CATEGORIES), a["category"]),
+        ("category", 2, category_caps, list(CATEGORIES), a["category"]),
     ):
         unknown = sorted(set(caps) - set(labels))
-        if unknown:
+        if unknown and not (kind == "category" and cur.caps.categories_from_targets):
             warnings.append(
                 f"curate.caps.{kind}s names {unknown}, which the mixture does not have — check the spelling"
             )
@@ -155,13 +159,25 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
             continue
         live = status == KEPT
         counts = {label: int(np.sum(live & (codes == i))) for i, label in enumerate(labels)}
-        limits = cap_limits(counts, {k: v for k, v in caps.items() if k in counts})
+        present = {k: v for k, v in caps.items() if counts.get(k)}
+        limits = cap_limits(counts, feasible_caps(present, counts, f"curate.caps ({kind}s)", warnings))
         for i, label in enumerate(labels):
             if limits[label] < counts[label]:
                 idx = np.nonzero(live & (codes == i))[0]
                 keep = downsample(len(idx), limits[label], seed=cfg.seed * 1000 + code * 100 + i)
                 status[idx[~keep]], cap_kind[idx[~keep]] = CAPPED, code
     return status, dup_of, cap_kind
+
+
+def feasible_caps(caps: dict[str, float], counts: dict[str, int], what: str, warnings: list[str]) -> dict[str, float]:
+    """`caps` as asked, unless they cap every group present at less than 100 % in all: no mixture fits
+    them then, and capping would shrink it to nothing. They are scaled up alike, keeping their
+    proportions, and the build says so."""
+    room = sum(caps.values())
+    if not caps or room >= 1 or any(n and k not in caps for k, n in counts.items()):
+        return caps
+    warnings.append(f"{what}: the caps of the groups present sum to {room:.0%}, so they were scaled up alike")
+    return {k: v / room for k, v in caps.items()}
 
 
 def _validation_rows(cfg: RunConfig, status: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:

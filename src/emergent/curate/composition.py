@@ -84,17 +84,28 @@ def diversity(counts: Counter) -> dict[str, float]:
 
 
 def cap_limits(counts: dict[str, int], caps: dict[str, float]) -> dict[str, int]:
-    """Largest count each capped group may keep so that its share of the capped total is <= its cap.
+    """Largest count each capped group may keep so that its share of the kept total is at most its cap
+    (to within one row: counts are whole, shares are not).
 
-    Capping one group shrinks the total and so tightens every cap; iterate to the fixed point.
+    Capping one group shrinks the total and so tightens every cap. The kept total is the largest K
+    with sum(min(n, cap x K)) >= K (bisection: the sum is concave in K); each capped group then keeps
+    cap x K rows, rounded so that the counts add up to that total (largest remainders). Iterating
+    whole-row caps from the full total instead loses rows to rounding on every round, and nearly all
+    of them when the caps sum to 100 %.
     """
-    limits = {k: n for k, n in counts.items()}
+
+    def kept(total: float) -> float:
+        return sum(min(n, caps[k] * total) if k in caps else n for k, n in counts.items())
+
+    lo, hi = 0.0, float(sum(counts.values()))
     for _ in range(100):
-        total = sum(limits.values())
-        new = {k: (min(counts[k], math.floor(caps[k] * total)) if k in caps else counts[k]) for k in counts}
-        if new == limits:
-            break
-        limits = new
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if kept(mid) >= mid else (lo, mid)
+    exact = {k: (min(n, caps[k] * lo) if k in caps else float(n)) for k, n in counts.items()}
+    limits = {k: math.floor(v + 1e-9) for k, v in exact.items()}
+    spare = round(sum(exact.values())) - sum(limits.values())
+    for k in sorted(exact, key=lambda k: (limits[k] - exact[k], k))[: max(0, spare)]:
+        limits[k] = min(counts[k], limits[k] + 1)
     return limits
 
 

@@ -126,6 +126,9 @@ class CapsConfig(BaseModel):
 
     sources: dict[str, float] = Field(default_factory=dict)
     categories: dict[str, float] = Field(default_factory=dict)
+    # Cap every bucket at the upper bound of its target range (curate.targets); `categories` entries
+    # override. Downsampling only: a bucket below its range stays below, and the build says so.
+    categories_from_targets: bool = False
 
     @field_validator("categories")
     @classmethod
