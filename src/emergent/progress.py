@@ -21,11 +21,14 @@ from rich.text import Text
 
 
 class RateColumn(ProgressColumn):
-    """Items per second (rich's TransferSpeedColumn assumes bytes)."""
+    """Items per second, or seconds per item below one a second (training steps on a CPU): rich's
+    TransferSpeedColumn assumes bytes, and "0/s" says nothing."""
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "", style="cyan")
+        if not speed:
+            return Text("", style="cyan")
+        return Text(f"{speed:,.0f}/s" if speed >= 1 else f"{1 / speed:,.1f} s/it", style="cyan")
 
 
 class _Silent:
