@@ -59,3 +59,37 @@ def test_engine_on_one_gpu_trains_the_plain_adapter(engine, tiny_model_dir, tmp_
     flat_b = torch.cat([b[k].float().flatten() for k in sorted(b)])
     assert torch.nn.functional.cosine_similarity(flat_a, flat_b, dim=0) > 0.99
     assert (flat_a - flat_b).norm() < 0.05 * flat_b.norm()
+    # The held-out loss, scored under the engine (flash varlen, bf16), agrees with the plain process's.
+    assert summary["validation"]["base"]["loss"] == pytest.approx(plain["validation"]["base"]["loss"], rel=2e-2)
+    for p, q in zip(summary["phases"], plain["phases"], strict=True):
+        assert p["validation_loss"] == pytest.approx(q["validation_loss"], rel=2e-2)
+
+
+def test_validation_losses_on_cuda_match_plain_forwards(tiny_model_dir):
+    """Flat varlen rows through the flash kernel give each conversation the loss of its own forward."""
+    import numpy as np
+    import torch.nn.functional as F
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from emergent.data.store import write_conversations
+    from emergent.train.attention import VARLEN, register_varlen
+    from emergent.train.loss import PackedLoss
+    from emergent.train.validation import conversation_losses, load_validation
+    from train.conftest import conversations
+
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / "cuda-validation.parquet"
+    write_conversations(conversations(11, offset=500), path)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    data = load_validation(path, tokenizer, 192)
+    register_varlen()
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=VARLEN, dtype=torch.bfloat16)
+    sums, counts = conversation_losses(PackedLoss(model.cuda().eval()), data, 3, 0, torch.device("cuda"), flat=True)
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    for i, ex in enumerate(data.examples):
+        ids = torch.tensor([ex.input_ids])
+        with torch.no_grad():
+            logits = plain(input_ids=ids).logits[0, :-1]
+        labels = torch.tensor(ex.labels[1:])
+        ref = F.cross_entropy(logits[labels], ids[0, 1:][labels], reduction="sum").item()
+        assert counts[i] == int(labels.sum()) and sums[i] == pytest.approx(ref, rel=2e-2), i
+    assert np.all(counts > 0)
