@@ -28,14 +28,15 @@ from emergent.curate.composition import (
     composition_warnings,
     diversity,
     downsample,
+    feasible_caps,
     target_feasibility,
 )
 from emergent.curate.decontaminate import Decontaminate, eval_prompts
-from emergent.curate.dedup import keep_rank, plan_exact, plan_near, prompt_text
+from emergent.curate.dedup import keep_rank, plan_exact, plan_near
 from emergent.curate.jaccard import StagedTexts
+from emergent.curate.phases import phase_members, shuffle_positions, validation_rows
 from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
-from emergent.curate.text import exact_hash
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
 from emergent.data.store import row_to_conversation
@@ -45,7 +46,6 @@ from emergent.schema import CATEGORIES
 KEPT, EXACT, NEAR, CAPPED, PROMPT = 0, 1, 2, 3, 4
 # Held-out records (kept, in the mixture, in no phase): the validation loss is measured on them.
 VALIDATION_FILE = "validation.parquet"
-NO_PROMPT = exact_hash(prompt_text({"messages": []}))
 ARRAY_KEYS = ("hashes", "lengths", "band_keys", "prompt_hashes", "category", "source", "tokens", "ids")
 
 
@@ -169,53 +169,6 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
     return status, dup_of, cap_kind
 
 
-def feasible_caps(caps: dict[str, float], counts: dict[str, int], what: str, warnings: list[str]) -> dict[str, float]:
-    """`caps` as asked, unless they cap every group present at less than 100 % in all: no mixture fits
-    them then, and capping would shrink it to nothing. They are scaled up alike, keeping their
-    proportions, and the build says so."""
-    room = sum(caps.values())
-    if not caps or room >= 1 or any(n and k not in caps for k, n in counts.items()):
-        return caps
-    warnings.append(f"{what}: the caps of the groups present sum to {room:.0%}, so they were scaled up alike")
-    return {k: v / room for k, v in caps.items()}
-
-
-def _validation_rows(cfg: RunConfig, status: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:
-    """Which kept rows are held out for validation: per bucket a seeded draw of
-    min(examples_per_category, floor(max_fraction x bucket size)) rows, then every kept row that
-    shares a prompt with one of them (counsel-chat answers a question several times on purpose: a
-    second answer in training would leak the held-out prompt)."""
-    v = cfg.curate.validation
-    held = np.zeros(len(status), dtype=bool)
-    for c in range(len(CATEGORIES)):
-        rows = np.nonzero((status == KEPT) & (category == c))[0]
-        take = min(v.examples_per_category, int(len(rows) * v.max_fraction))
-        if take:
-            # Its own seed stream (the 7919), so changing the phases never changes the validation set.
-            held[rows[np.random.default_rng([cfg.seed, 7919, c]).permutation(len(rows))[:take]]] = True
-    shared = prompts[held & (prompts != NO_PROMPT)]  # conversations without a user turn share no prompt
-    return held | ((status == KEPT) & np.isin(prompts, shared))
-
-
-def _shuffle_positions(member: np.ndarray, seed: list[int]) -> np.ndarray:
-    """Each member row's position in a seeded shuffle (-1: not a member)."""
-    rows = np.nonzero(member)[0]
-    pos = np.full(len(member), -1, dtype=np.int64)
-    pos[rows] = np.random.default_rng(seed).permutation(len(rows))
-    return pos
-
-
-def _phase_members(cfg: RunConfig, status: np.ndarray, category: np.ndarray, held: np.ndarray) -> list[np.ndarray]:
-    """Per phase, which rows it trains on: the kept rows of its buckets, never a validation row."""
-    out = []
-    for phase in cfg.curate.phases:
-        member = (status == KEPT) & ~held
-        if phase.categories != "all":
-            member &= np.isin(category, [CATEGORIES.index(c) for c in phase.categories])
-        out.append(member)
-    return out
-
-
 _DEDUP_FILES = {
     EXACT: ("exact_dedup", "exact_duplicate"),
     NEAR: ("near_dedup", "near_duplicate"),
@@ -235,9 +188,9 @@ def _pass2(
     held: np.ndarray,
     show_progress: bool,
 ) -> None:
-    members = _phase_members(cfg, status, a["category"], held)
-    positions = [_shuffle_positions(m, [cfg.seed, p]) for p, m in enumerate(members)]
-    positions.append(_shuffle_positions(held, [cfg.seed, 7919]))
+    members = phase_members(cfg, status == KEPT, a["category"], held)
+    positions = [shuffle_positions(m, [cfg.seed, p]) for p, m in enumerate(members)]
+    positions.append(shuffle_positions(held, [cfg.seed, 7919]))
     buckets = PhaseBuckets(work / "phase_buckets", positions)
     shards = ShardSink(dst / "conversations", cfg.ingest.shard_size)
     dropped = DroppedFiles(dst / "dropped")
@@ -294,7 +247,7 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
 
     arrays, log, stream = _pass1(cfg, dst, work, prompts, classify, show_progress)
     status, dup_of, cap_kind = _plan(cfg, arrays, work, warnings)
-    held = _validation_rows(cfg, status, arrays["category"], arrays["prompt_hashes"])
+    held = validation_rows(cfg, status == KEPT, arrays["category"], arrays["prompt_hashes"])
     _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, held, show_progress)
     return _manifest(cfg, dst, arrays, status, cap_kind, held, log, stream, warnings, prompts, prompt_files)
 
@@ -374,7 +327,7 @@ def _manifest(
     comp = composition(after, cur.targets, cur.max_bucket_share)
     warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
     phases = {}
-    for phase, member in zip(cur.phases, _phase_members(cfg, status, a["category"], held), strict=True):
+    for phase, member in zip(cur.phases, phase_members(cfg, status == KEPT, a["category"], held), strict=True):
         pf = pq.ParquetFile(dst / "phases" / f"{phase.name}.parquet")
         phases[phase.name] = {
             "examples": pf.metadata.num_rows,

@@ -109,6 +109,17 @@ def cap_limits(counts: dict[str, int], caps: dict[str, float]) -> dict[str, int]
     return limits
 
 
+def feasible_caps(caps: dict[str, float], counts: dict[str, int], what: str, warnings: list[str]) -> dict[str, float]:
+    """`caps` as asked, unless they cap every group present at less than 100 % in all: no mixture fits
+    them then, and capping would shrink it to nothing. They are scaled up alike, keeping their
+    proportions, and the build says so."""
+    room = sum(caps.values())
+    if not caps or room >= 1 or any(n and k not in caps for k, n in counts.items()):
+        return caps
+    warnings.append(f"{what}: the caps of the groups present sum to {room:.0%}, so they were scaled up alike")
+    return {k: v / room for k, v in caps.items()}
+
+
 def downsample(n: int, limit: int, seed: int) -> np.ndarray:
     """Boolean mask keeping `limit` of the rows, chosen by a seeded random order (deterministic)."""
     keep = np.zeros(n, dtype=bool)

@@ -260,7 +260,11 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
             "categories": dict(sorted(Counter(validator.data.categories).items())),
             "dropped": validator.data.dropped,
             "base": base_validation,
-            "final": {"loss": summaries[-1]["validation_loss"], "by_category": summaries[-1]["validation_by_category"]},
+            # .get: phases finished (and resumed past) by a version without validation have no such keys.
+            "final": {
+                "loss": summaries[-1].get("validation_loss"),
+                "by_category": summaries[-1].get("validation_by_category"),
+            },
             "log": "validation.jsonl",
         }
         if validator

@@ -1,0 +1,50 @@
+"""Which kept rows each curriculum phase trains on, which are held out for validation, and the seeded
+shuffle each file is written in. Decided on per-row arrays (status, bucket, prompt hash) only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emergent.config import RunConfig
+from emergent.curate.dedup import prompt_text
+from emergent.curate.text import exact_hash
+from emergent.schema import CATEGORIES
+
+# The prompt hash of a conversation without user text: such conversations share no prompt.
+NO_PROMPT = exact_hash(prompt_text({"messages": []}))
+
+
+def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:
+    """Which kept rows are held out for validation: per bucket a seeded draw of
+    min(examples_per_category, floor(max_fraction x bucket size)) rows, then every kept row that
+    shares a prompt with one of them (counsel-chat answers a question several times on purpose: a
+    second answer in training would leak the held-out prompt)."""
+    v = cfg.curate.validation
+    held = np.zeros(len(kept), dtype=bool)
+    for c in range(len(CATEGORIES)):
+        rows = np.nonzero(kept & (category == c))[0]
+        take = min(v.examples_per_category, int(len(rows) * v.max_fraction))
+        if take:
+            # Its own seed stream (the 7919), so changing the phases never changes the validation set.
+            held[rows[np.random.default_rng([cfg.seed, 7919, c]).permutation(len(rows))[:take]]] = True
+    shared = prompts[held & (prompts != NO_PROMPT)]  # conversations without a user turn share no prompt
+    return held | (kept & np.isin(prompts, shared))
+
+
+def shuffle_positions(member: np.ndarray, seed: list[int]) -> np.ndarray:
+    """Each member row's position in a seeded shuffle (-1: not a member)."""
+    rows = np.nonzero(member)[0]
+    pos = np.full(len(member), -1, dtype=np.int64)
+    pos[rows] = np.random.default_rng(seed).permutation(len(rows))
+    return pos
+
+
+def phase_members(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, held: np.ndarray) -> list[np.ndarray]:
+    """Per phase, which rows it trains on: the kept rows of its buckets, never a validation row."""
+    out = []
+    for phase in cfg.curate.phases:
+        member = kept & ~held
+        if phase.categories != "all":
+            member &= np.isin(category, [CATEGORIES.index(c) for c in phase.categories])
+        out.append(member)
+    return out
