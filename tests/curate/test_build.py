@@ -213,6 +213,12 @@ def test_a_held_out_prompt_has_no_other_answer_in_training(tmp_path):
     assert 2 <= len(set(held)) <= 3 and set(Counter(held).values()) == {2}
     assert not set(held) & trained and len(trained) + len(set(held)) == 30
     assert m["validation"]["examples"] == len(held)
+    # One prompt answered by most of the corpus never pulls its whole group into validation.
+    poem = [_openai("Write a poem.", _sentence(rng, 40)) for _ in range(40)]
+    (tmp_path / "q.jsonl").write_text("\n".join(lines + poem) + "\n")
+    m = build(load_config(tmp_path / "q.yaml"), tmp_path / "out2", show_progress=False)
+    held = [prompt(c) for c in read_conversations(tmp_path / "out2" / "validation.parquet")]
+    assert "Write a poem." not in held and 0 < len(held) <= 10
 
 
 def test_rerun_is_byte_identical_and_independent_of_workers(built, tmp_path):

@@ -12,13 +12,16 @@ from emergent.schema import CATEGORIES
 
 # The prompt hash of a conversation without user text: such conversations share no prompt.
 NO_PROMPT = exact_hash(prompt_text({"messages": []}))
+# A held-out conversation takes the other answers to its prompt with it, up to this many in all.
+MAX_SHARED_PROMPT = 8
 
 
 def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:
     """Which kept rows are held out for validation: per bucket a seeded draw of
     min(examples_per_category, floor(max_fraction x bucket size)) rows, then every kept row that
     shares a prompt with one of them (counsel-chat answers a question several times on purpose: a
-    second answer in training would leak the held-out prompt)."""
+    second answer in training would leak the held-out prompt). A drawn row whose prompt more than
+    MAX_SHARED_PROMPT rows share is not held out."""
     v = cfg.curate.validation
     held = np.zeros(len(kept), dtype=bool)
     for c in range(len(CATEGORIES)):
@@ -27,6 +30,11 @@ def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prom
         if take:
             # Its own seed stream (the 7919), so changing the phases never changes the validation set.
             held[rows[np.random.default_rng([cfg.seed, 7919, c]).permutation(len(rows))[:take]]] = True
+    # A held row whose prompt many kept rows share ("Write a poem." answered a thousand times) goes
+    # back to training: taking its whole group would drain the bucket into the validation set.
+    values, sizes = np.unique(prompts[kept], return_counts=True)
+    big = values[sizes > MAX_SHARED_PROMPT]
+    held &= ~np.isin(prompts, big)
     shared = prompts[held & (prompts != NO_PROMPT)]  # conversations without a user turn share no prompt
     return held | (kept & np.isin(prompts, shared))
 
