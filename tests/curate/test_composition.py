@@ -56,3 +56,16 @@ def test_caps_summing_to_all_of_the_mixture_keep_it_and_hold_to_within_a_row():
         assert all(limits[g] <= caps[g] * total + 1 for g in caps)  # a cap holds to within one row
         # Maximal: one more row in any capped group that has rows left would break its cap by over a row.
         assert all(limits[g] == counts[g] or limits[g] + 1 > caps[g] * (total + 1) - 1 for g in caps)
+
+
+def test_a_share_within_one_row_of_a_bound_is_on_it():
+    targets = {"technical": (0.25, 0.30), "creative": (0.70, 0.75)}
+    # 301 of 1000 is 0.1 rows past 30 %: a cap at 30 % cannot do better with whole rows.
+    comp = composition(Counter(technical=301, creative=699), targets, max_share=0.9)
+    assert comp["technical"]["status"] == "ok" and comp["creative"]["status"] == "ok"
+    comp = composition(Counter(technical=302, creative=698), targets, max_share=0.9)
+    assert comp["technical"]["status"] == "above" and comp["creative"]["status"] == "below"
+    assert (
+        composition(Counter(technical=302, creative=698), targets, max_share=0.3)["technical"]["status"]
+        == "above_max"
+    )

@@ -11,8 +11,13 @@ from emergent.schema import CATEGORIES
 
 
 def composition(counts: Counter, targets: dict[str, tuple[float, float]], max_share: float) -> dict[str, dict]:
-    """Per bucket: count, share, target [lo, hi], status (ok / below / above / above_max / untargeted)."""
+    """Per bucket: count, share, target [lo, hi], status (ok / below / above / above_max / untargeted).
+
+    A share within one row of a bound counts as on it: counts are whole, so a mixture capped at a
+    bound (curate.caps) can land a fraction of a row past it.
+    """
     total = sum(counts.values())
+    slack = 1 / total if total else 0.0
     out: dict[str, dict] = {}
     for bucket in sorted(
         set(CATEGORIES) | set(counts),
@@ -21,13 +26,13 @@ def composition(counts: Counter, targets: dict[str, tuple[float, float]], max_sh
         n = counts.get(bucket, 0)
         share = n / total if total else 0.0
         lo, hi = targets.get(bucket, (None, None))
-        if share > max_share:
+        if share > max_share + slack:
             status = "above_max"
         elif lo is None:
             status = "untargeted"
-        elif share < lo:
+        elif share < lo - slack:
             status = "below"
-        elif share > hi:
+        elif share > hi + slack:
             status = "above"
         else:
             status = "ok"
