@@ -46,6 +46,11 @@ def empathetic(d: Path, permissive: bool) -> Iterator[tuple[str, str]]:
         for r in csv.DictReader(f):
             if r["answerText"].strip():
                 yield "counsel_chat", r["answerText"].strip()
+                # The answer's opening alone: short supportive turns ("I'm sorry you're going through
+                # this. It sounds exhausting.") are empathetic too, not only a therapist's long answer.
+                opening = " ".join(re.split(r"(?<=[.!?])\s+", r["answerText"].strip())[:2])
+                if 8 <= len(opening.split()) <= 60:
+                    yield "counsel_chat_opening", opening
     if not permissive:
         for dialog in json.loads((d / "esconv/FailedESConv.json").read_text()):
             for t in dialog["dialog"]:

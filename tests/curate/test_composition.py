@@ -66,6 +66,5 @@ def test_a_share_within_one_row_of_a_bound_is_on_it():
     comp = composition(Counter(technical=302, creative=698), targets, max_share=0.9)
     assert comp["technical"]["status"] == "above" and comp["creative"]["status"] == "below"
     assert (
-        composition(Counter(technical=302, creative=698), targets, max_share=0.3)["technical"]["status"]
-        == "above_max"
+        composition(Counter(technical=302, creative=698), targets, max_share=0.3)["technical"]["status"] == "above_max"
     )

@@ -10,7 +10,7 @@ from emergent.evaluate.scorer import Prototypes, StyleScorer
 def test_shipped_prototypes_cover_the_suite_contexts_and_record_their_sources():
     p = Prototypes.load("default")
     assert set(p.contexts) == set(EvalConfig().contexts)
-    assert p.centroids.shape[1] == 384 and p.meta["sources"]["empathetic"] == ["counsel_chat"]
+    assert p.centroids.shape[1] == 384 and p.meta["sources"]["empathetic"] == ["counsel_chat", "counsel_chat_opening"]
 
 
 def test_a_perfectly_styled_set_scores_high_and_identical_replies_collapse():
