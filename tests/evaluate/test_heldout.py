@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from emergent.data.store import read_conversations, write_conversations
+from emergent.data.store import write_conversations
 from emergent.evaluate.config import DecodingConfig
 from emergent.evaluate.generate import LocalGenerator
 from emergent.evaluate.heldout import heldout_loss
 from emergent.schema import make_conversation
+from reference_losses import encode_file, plain_losses
 
 TALKS = {
     "technical": ("Write a Python function that adds {i} to x.", "def add(x):\n    return x + {i}"),
@@ -48,19 +48,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _plain(model: torch.nn.Module, tokenizer, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    from emergent.train.render import encode
-
-    sums, counts, cats = [], [], []
-    for conv in read_conversations(data_dir / "validation.parquet"):
-        ex = encode(conv, tokenizer, 192)
-        ids = torch.tensor([ex.input_ids])
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, :-1]
-        labels = torch.tensor(ex.labels[1:])
-        sums.append(F.cross_entropy(logits[labels].float(), ids[0, 1:][labels], reduction="sum").item())
-        counts.append(int(labels.sum()))
-        cats.append(conv["_category"])
-    return np.array(sums), np.array(counts), cats
+    examples, cats = encode_file(data_dir / "validation.parquet", tokenizer)
+    return (*plain_losses(model, examples), cats)
 
 
 def test_base_and_adapter_losses_and_their_paired_difference(tiny_model_dir, tiny_adapter, data_dir):

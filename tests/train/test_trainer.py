@@ -94,26 +94,14 @@ def test_summary_files_and_metrics(tiny_run):
 
 
 def _plain_validation_loss(model_dir: Path, data: Path) -> float:
-    """The held-out loss the plain way: one conversation at a time, HF logits, cross-entropy on its
-    assistant tokens; per token over the whole set."""
-    import torch.nn.functional as F
+    """The held-out loss the plain way (tests/reference_losses.py), per token over the whole set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from emergent.data.store import read_conversations
-    from emergent.train.render import encode
+    from reference_losses import encode_file, plain_losses
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    total, count = 0.0, 0
-    for conv in read_conversations(data / "validation.parquet"):
-        ex = encode(conv, tokenizer, 192)
-        ids = torch.tensor([ex.input_ids])
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, :-1]
-        labels = torch.tensor(ex.labels[1:])
-        total += F.cross_entropy(logits[labels].float(), ids[0, 1:][labels], reduction="sum").item()
-        count += int(labels.sum())
-    return total / count
+    examples, _ = encode_file(data / "validation.parquet", AutoTokenizer.from_pretrained(model_dir))
+    sums, counts = plain_losses(AutoModelForCausalLM.from_pretrained(model_dir).eval(), examples)
+    return float(sums.sum() / counts.sum())
 
 
 def test_validation_loss_before_training_after_every_phase_and_every_n_steps(tiny_run, tiny_model_dir):

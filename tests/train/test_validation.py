@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from emergent.data.store import write_conversations
 from emergent.train.loss import PackedLoss
 from emergent.train.validation import conversation_losses, load_validation, summarise
+from reference_losses import plain_losses
 
 from .conftest import conversations
 
@@ -25,14 +25,8 @@ def scored(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     data = load_validation(path, tokenizer, max_seq_len=192)
-    plain = []
-    for ex in data.examples:  # one conversation per forward, no packing: the reference
-        ids = torch.tensor([ex.input_ids])
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, :-1]
-        labels = torch.tensor(ex.labels[1:])
-        plain.append((F.cross_entropy(logits[labels], ids[0, 1:][labels], reduction="sum").item(), int(labels.sum())))
-    return {"model": model, "data": data, "plain": np.array(plain), "path": path, "tokenizer": tokenizer}
+    plain = np.stack(plain_losses(model, data.examples), axis=1)  # one plain forward per conversation
+    return {"model": model, "data": data, "plain": plain, "path": path, "tokenizer": tokenizer}
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
