@@ -28,7 +28,8 @@ class RateColumn(ProgressColumn):
         speed = task.finished_speed or task.speed
         if not speed:
             return Text("", style="cyan")
-        return Text(f"{speed:,.0f}/s" if speed >= 1 else f"{1 / speed:,.1f} s/it", style="cyan")
+        # Never wrapped: on an 80-column log a wrapped rate would take a second line per bar.
+        return Text(f"{speed:,.0f}/s" if speed >= 1 else f"{1 / speed:,.1f}s/it", style="cyan", no_wrap=True)
 
 
 class _Silent:
