@@ -104,3 +104,14 @@ def test_a_missing_file_or_no_scorable_conversation_gives_none(scored, tmp_path)
     assert load_validation(tmp_path / "none.parquet", scored["tokenizer"], 192) is None
     # Truncated to 8 tokens, no conversation keeps an assistant token.
     assert load_validation(scored["path"], scored["tokenizer"], 8) is None
+
+
+def test_without_packing_padded_rows_give_the_same_losses(scored):
+    """training.packing: false scores one conversation per row, rows padded to the longest in a batch."""
+    data = load_validation(scored["path"], scored["tokenizer"], 192, packing=False)
+    assert all(len(row) == 1 for row in data.rows)
+    sums, counts = conversation_losses(PackedLoss(scored["model"]), data, 3, 0, torch.device("cpu"))
+    # load_validation orders by bucket: compare through the examples' own plain losses.
+    reference = plain_losses(scored["model"], data.examples)
+    np.testing.assert_allclose(sums, reference[0], rtol=1e-5)
+    np.testing.assert_array_equal(counts, reference[1])
