@@ -39,13 +39,11 @@ from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
-from emergent.data.store import row_to_conversation
+from emergent.data.store import VALIDATION_FILE, row_to_conversation
 from emergent.progress import counter_progress
 from emergent.schema import CATEGORIES
 
 KEPT, EXACT, NEAR, CAPPED, PROMPT = 0, 1, 2, 3, 4
-# Held-out records (kept, in the mixture, in no phase): the validation loss is measured on them.
-VALIDATION_FILE = "validation.parquet"
 ARRAY_KEYS = ("hashes", "lengths", "band_keys", "prompt_hashes", "category", "source", "tokens", "ids")
 
 

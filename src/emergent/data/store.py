@@ -25,6 +25,8 @@ _MESSAGE = pa.struct(
         ("name", pa.string()),
     ]
 )
+# The build's held-out conversations (kept, in no phase file), beside phases/ in a data folder.
+VALIDATION_FILE = "validation.parquet"
 CONVERSATION_SCHEMA = pa.schema(
     [
         ("messages", pa.list_(_MESSAGE)),

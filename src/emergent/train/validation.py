@@ -22,13 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from emergent.data.store import read_conversations
+from emergent.data.store import VALIDATION_FILE, read_conversations
 from emergent.train.attention import VARLEN
 from emergent.train.config import TrainingConfig
 from emergent.train.packing import collate, one_per_row, pack
 from emergent.train.render import Example, encode
-
-VALIDATION_FILE = "validation.parquet"
 
 
 @dataclass
