@@ -88,6 +88,24 @@ def test_eval_suite_base_only_and_missing_adapter_message(tmp_path: Path, tiny_m
     result = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())
     assert result["sides"] == ["base"] and "difference" not in result["range"]
     assert result["contamination"]["checked"] is False and result["heldout"] is None  # no data folder
+    # --data points at a data folder built elsewhere: its held-out set is scored.
+    from emergent.data.store import write_conversations
+    from emergent.schema import make_conversation
+
+    held = [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Teal."}]
+    write_conversations(
+        [make_conversation(held, source="x", origin="x:3", category="factual")], tmp_path / "other/validation.parquet"
+    )
+    res = runner.invoke(
+        app, ["eval", "suite", str(config), "--base-only", "--data", str(tmp_path / "other"), "--quiet"]
+    )
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "run" / "eval" / "eval.json").read_text())
+    assert result["heldout"]["examples"] == 1 and result["heldout"]["data"] == str(
+        tmp_path / "other/validation.parquet"
+    )
+    res = runner.invoke(app, ["eval", "suite", str(config), "--base-only", "--data", str(tmp_path / "nope"), "--quiet"])
+    assert res.exit_code == 1 and "data folder not found" in res.output
     res = runner.invoke(app, ["eval", str(config), "--quiet"])
     assert res.exit_code == 1 and "no adapter found" in res.output
 

@@ -105,6 +105,9 @@ def suite_command(
     ),
     out: Path | None = typer.Option(None, "-o", "--out", help="Output folder [default: OUTPUT_DIR/eval]"),
     base_only: bool = typer.Option(False, "--base-only", help="Evaluate the base model alone"),
+    data: Path | None = typer.Option(
+        None, "--data", help="Built data folder: held-out loss and contamination [default: OUTPUT_DIR/data]"
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
 ) -> None:
     """Generate the suite with base and adapter (same template and decoding), score, write eval.json."""
@@ -114,7 +117,7 @@ def suite_command(
     cfg = load_config(config)
     out = out or cfg.output_dir / "eval"
     try:
-        result = evaluate(cfg, out, adapter, base_only=base_only, show_progress=not quiet)
+        result = evaluate(cfg, out, adapter, base_only=base_only, show_progress=not quiet, data_dir=data)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         _fail(err)
     print_summary(result)

@@ -101,13 +101,25 @@ def assemble(per_side: dict[str, dict[str, Any]], diff: dict[str, Any] | None) -
 
 
 def evaluate(
-    cfg: RunConfig, out: Path, adapter: Path | None, base_only: bool = False, show_progress: bool = True
+    cfg: RunConfig,
+    out: Path,
+    adapter: Path | None,
+    base_only: bool = False,
+    show_progress: bool = True,
+    data_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the suite on the base model (and the adapter), score, write OUT/eval.json + generations.jsonl."""
+    """Run the suite on the base model (and the adapter), score, write OUT/eval.json + generations.jsonl.
+
+    `data_dir` (default OUTPUT_DIR/data): the built data the adapter was trained on — its held-out set
+    is scored, and its mixture is checked for suite prompts (contamination).
+    """
     from emergent.models import resolve_model_path
 
     ec = cfg.eval
     started = time.time()
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"{data_dir}: data folder not found — pass the folder `emergent data build` wrote")
+    data_dir = Path(data_dir) if data_dir is not None else cfg.output_dir / "data"
     suite = load_suite(
         ec.suites, ec.contexts, ec.prompts_per_context, ec.consistency_dialogues, ec.transition_dialogues
     )
@@ -164,7 +176,6 @@ def evaluate(
         "scorer": {"prototypes": ec.prototypes, **scorer.protos.meta},
         **assemble(per_side, diff),
     }
-    data_dir = cfg.output_dir / "data"
     result["heldout"] = None
     if ec.heldout.enabled and isinstance(gen, LocalGenerator):
         from emergent.evaluate.heldout import heldout_loss
