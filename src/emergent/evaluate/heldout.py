@@ -17,7 +17,7 @@ import numpy as np
 
 from emergent.evaluate import metrics as M
 from emergent.train.loss import PackedLoss
-from emergent.train.validation import conversation_losses, load_validation, validation_file
+from emergent.train.validation import conversation_losses, load_validation, summarise, validation_file
 
 
 def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int | None, batch_size: int,
@@ -39,7 +39,8 @@ def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int |
         with gen._mode(side == "adapter"):
             sums, counts = conversation_losses(module, data, batch_size, pad_id, torch.device(gen.device))
         per_side[side] = sums
-    cats = np.array(data.categories)
+    # Per-token losses of each side as training reports them (train/validation.summarise).
+    per_token = {side: summarise(data, sums, counts) for side, sums in per_side.items()}
     out: dict[str, Any] = {
         "data": str(path),
         "examples": len(data.examples),
@@ -47,17 +48,17 @@ def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int |
         "dropped": data.dropped,
         "max_seq_len": max_seq_len,
     }
-    for side, sums in per_side.items():
-        out[side] = {"loss": round(float(sums.sum() / counts.sum()), 6)}
+    for side, s in per_token.items():
+        out[side] = {"loss": s["loss"]}
     mean = {side: sums / counts for side, sums in per_side.items()}  # per conversation, per token
     if "adapter" in mean:
         out["difference"] = M.bootstrap(mean["adapter"] - mean["base"], n, seed)
+    cats = np.array(data.categories)
     by_category: dict[str, dict[str, Any]] = {}
     for cat in sorted(set(data.categories)):
         sel = cats == cat
         entry: dict[str, Any] = {"examples": int(sel.sum())}
-        for side, sums in per_side.items():
-            entry[side] = round(float(sums[sel].sum() / counts[sel].sum()), 6)
+        entry.update({side: s["by_category"][cat] for side, s in per_token.items()})
         if "adapter" in mean:
             entry["difference"] = M.bootstrap(mean["adapter"][sel] - mean["base"][sel], n, seed)
         by_category[cat] = entry

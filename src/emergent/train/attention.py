@@ -121,6 +121,12 @@ def register_varlen() -> str:
     return VARLEN
 
 
+def flat_batches(packing: bool, model: torch.nn.Module) -> bool:
+    """Padding-free micro-batches (packing.collate(flat=True)): only varlen attention takes the
+    conversation boundaries from cu_seqlens; every other implementation needs rows."""
+    return packing and model.config._attn_implementation == VARLEN
+
+
 def resolve_attn_implementation(asked: str, device: torch.device) -> str:
     """`auto`: varlen on CUDA where the kernel exists and on CPU (the per-sequence path), else sdpa.
 

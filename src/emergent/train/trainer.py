@@ -25,7 +25,7 @@ from emergent.config import RunConfig
 from emergent.progress import counter_progress
 from emergent.train import checkpoint as ckpt
 from emergent.train import engine
-from emergent.train.attention import VARLEN
+from emergent.train.attention import flat_batches
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
 from emergent.train.loss import PackedLoss
@@ -308,7 +308,7 @@ def _train_phase(
     data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
     per_step = t.batch_size * t.gradient_accumulation * world
     # Padding-free micro-batches where attention takes conversation boundaries from cu_seqlens.
-    flat = t.packing and model.config._attn_implementation == VARLEN
+    flat = flat_batches(t.packing, model)
     total_steps = phase_steps(
         len(data.rows), per_step, phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
     )

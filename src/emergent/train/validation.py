@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from emergent.data.store import VALIDATION_FILE, read_conversations
-from emergent.train.attention import VARLEN
+from emergent.train.attention import flat_batches
 from emergent.train.config import TrainingConfig
 from emergent.train.packing import collate, one_per_row, pack
 from emergent.train.render import Example, encode
@@ -36,7 +36,6 @@ class ValidationSet:
     examples: list[Example]
     categories: list[str]
     rows: list[list[int]]
-    ids: list[str] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -62,7 +61,7 @@ def load_validation(
     for conv in read_conversations(path):
         by_category.setdefault(conv.get("_category") or "uncategorised", []).append(conv)
     convs = _round_robin(by_category, max_examples)
-    examples, categories, ids = [], [], []
+    examples, categories = [], []
     dropped: Counter[str] = Counter()
     for conv in convs:
         ex = encode(conv, tokenizer, max_seq_len)
@@ -71,7 +70,6 @@ def load_validation(
             continue
         examples.append(ex)
         categories.append(conv.get("_category") or "uncategorised")
-        ids.append(conv.get("_id") or "")
     if not examples:
         return None
     # Rows never mix buckets: a short bucket still fills rows of its own, and the packing is the
@@ -83,7 +81,7 @@ def load_validation(
         rows += [
             [members[j] for j in row] for row in (pack(lengths, max_seq_len) if packing else one_per_row(len(members)))
         ]
-    return ValidationSet(examples, categories, rows, ids, dict(dropped))
+    return ValidationSet(examples, categories, rows, dict(dropped))
 
 
 def _round_robin(by_category: dict[str, list[dict]], limit: int | None) -> list[dict]:
@@ -245,7 +243,7 @@ def make_validator(
         if accelerator.is_main_process:
             warnings.warn(message, RuntimeWarning, stacklevel=3)
         return None
-    flat = t.packing and model.config._attn_implementation == VARLEN
+    flat = flat_batches(t.packing, model)
     return Validator(data, accelerator, wrapped, t.validation.batch_size or t.batch_size, pad_id, flat, path,
                      trackers=bool(t.report_to))  # fmt: skip
 
