@@ -34,7 +34,7 @@ from emergent.curate.composition import (
 from emergent.curate.decontaminate import Decontaminate, eval_prompts
 from emergent.curate.dedup import keep_rank, plan_exact, plan_near
 from emergent.curate.jaccard import StagedTexts
-from emergent.curate.phases import phase_members, shuffle_positions, validation_rows
+from emergent.curate.phases import file_positions, phase_members, validation_rows
 from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
@@ -149,7 +149,7 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
         ("category", 2, category_caps, list(CATEGORIES), a["category"]),
     ):
         unknown = sorted(set(caps) - set(labels))
-        if unknown and not (kind == "category" and cur.caps.categories_from_targets):
+        if unknown:
             warnings.append(
                 f"curate.caps.{kind}s names {unknown}, which the mixture does not have — check the spelling"
             )
@@ -183,13 +183,11 @@ def _pass2(
     status: np.ndarray,
     dup_of: np.ndarray,
     cap_kind: np.ndarray,
+    members: list[np.ndarray],
     held: np.ndarray,
     show_progress: bool,
 ) -> None:
-    members = phase_members(cfg, status == KEPT, a["category"], held)
-    positions = [shuffle_positions(m, [cfg.seed, p]) for p, m in enumerate(members)]
-    positions.append(shuffle_positions(held, [cfg.seed, 7919]))
-    buckets = PhaseBuckets(work / "phase_buckets", positions)
+    buckets = PhaseBuckets(work / "phase_buckets", file_positions(cfg, members, held))
     shards = ShardSink(dst / "conversations", cfg.ingest.shard_size)
     dropped = DroppedFiles(dst / "dropped")
     offset = 0
@@ -246,8 +244,9 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
     arrays, log, stream = _pass1(cfg, dst, work, prompts, classify, show_progress)
     status, dup_of, cap_kind = _plan(cfg, arrays, work, warnings)
     held = validation_rows(cfg, status == KEPT, arrays["category"], arrays["prompt_hashes"])
-    _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, held, show_progress)
-    return _manifest(cfg, dst, arrays, status, cap_kind, held, log, stream, warnings, prompts, prompt_files)
+    members = phase_members(cfg, status == KEPT, arrays["category"], held)
+    _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, members, held, show_progress)
+    return _manifest(cfg, dst, arrays, status, cap_kind, members, held, log, stream, warnings, prompts, prompt_files)
 
 
 def _manifest(
@@ -256,6 +255,7 @@ def _manifest(
     a: dict,
     status: np.ndarray,
     cap_kind: np.ndarray,
+    members: list[np.ndarray],
     held: np.ndarray,
     log: Dropped,
     stream: IngestStream,
@@ -325,7 +325,7 @@ def _manifest(
     comp = composition(after, cur.targets, cur.max_bucket_share)
     warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
     phases = {}
-    for phase, member in zip(cur.phases, phase_members(cfg, status == KEPT, a["category"], held), strict=True):
+    for phase, member in zip(cur.phases, members, strict=True):
         pf = pq.ParquetFile(dst / "phases" / f"{phase.name}.parquet")
         phases[phase.name] = {
             "examples": pf.metadata.num_rows,

@@ -14,6 +14,9 @@ from emergent.schema import CATEGORIES
 NO_PROMPT = exact_hash(prompt_text({"messages": []}))
 # A held-out conversation takes the other answers to its prompt with it, up to this many in all.
 MAX_SHARED_PROMPT = 8
+# The validation draw and its file's shuffle have their own seed stream, so changing the phases
+# never changes the validation set (phase p shuffles with [seed, p]).
+VALIDATION_STREAM = 7919
 
 
 def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prompts: np.ndarray) -> np.ndarray:
@@ -28,8 +31,7 @@ def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prom
         rows = np.nonzero(kept & (category == c))[0]
         take = min(v.examples_per_category, int(len(rows) * v.max_fraction))
         if take:
-            # Its own seed stream (the 7919), so changing the phases never changes the validation set.
-            held[rows[np.random.default_rng([cfg.seed, 7919, c]).permutation(len(rows))[:take]]] = True
+            held[rows[np.random.default_rng([cfg.seed, VALIDATION_STREAM, c]).permutation(len(rows))[:take]]] = True
     # A held row whose prompt many kept rows share ("Write a poem." answered a thousand times) goes
     # back to training: taking its whole group would drain the bucket into the validation set.
     values, sizes = np.unique(prompts[kept], return_counts=True)
@@ -39,12 +41,18 @@ def validation_rows(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, prom
     return held | (kept & np.isin(prompts, shared))
 
 
-def shuffle_positions(member: np.ndarray, seed: list[int]) -> np.ndarray:
+def _shuffle_positions(member: np.ndarray, seed: list[int]) -> np.ndarray:
     """Each member row's position in a seeded shuffle (-1: not a member)."""
     rows = np.nonzero(member)[0]
     pos = np.full(len(member), -1, dtype=np.int64)
     pos[rows] = np.random.default_rng(seed).permutation(len(rows))
     return pos
+
+
+def file_positions(cfg: RunConfig, members: list[np.ndarray], held: np.ndarray) -> list[np.ndarray]:
+    """Row positions in each phase file's seeded shuffle, then in the validation file's."""
+    positions = [_shuffle_positions(m, [cfg.seed, p]) for p, m in enumerate(members)]
+    return positions + [_shuffle_positions(held, [cfg.seed, VALIDATION_STREAM])]
 
 
 def phase_members(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, held: np.ndarray) -> list[np.ndarray]:
