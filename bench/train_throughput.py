@@ -58,7 +58,7 @@ from emergent.train.attention import VARLEN, resolve_attn_implementation  # noqa
 from emergent.train.config import PeftSettings  # noqa: E402
 from emergent.train.loss import PackedLoss  # noqa: E402
 from emergent.train.model import add_adapter, compile_layers, decoder_layers, use_training_fast_paths  # noqa: E402
-from emergent.train.packing import IGNORE, collate, pack  # noqa: E402
+from emergent.train.packing import IGNORE, collate, loss_inputs, pack  # noqa: E402
 from emergent.train.render import Example, encode  # noqa: E402
 
 SHAPES = {
@@ -392,13 +392,7 @@ def build_side(v: dict, args, build, examples, pad_id: int, device, dtype, max_l
 
         def step(b):
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                total, n = loss_fn(
-                    b["input_ids"].to(device),
-                    b["position_ids"].to(device),
-                    b["targets"].to(device),
-                    b["cu_seqlens"].to(device),
-                    b["max_seqlen"],
-                )
+                total, n = loss_fn(*loss_inputs(b, device))
             (total / n.clamp(min=1)).backward()
 
     flags = [k for k in FLAGS if v[k]]

@@ -63,6 +63,17 @@ def row_tensors(examples: Sequence[Example], pad_id: int) -> tuple[list[int], li
     return ids, pos, tgt
 
 
+def loss_inputs(batch: dict[str, Any], device: torch.device) -> tuple:
+    """A collated micro-batch as PackedLoss's positional arguments, tensors on `device`."""
+    return (
+        batch["input_ids"].to(device),
+        batch["position_ids"].to(device),
+        batch["targets"].to(device),
+        batch["cu_seqlens"].to(device),
+        batch["max_seqlen"],
+    )
+
+
 def collate(rows: Sequence[Sequence[Example]], pad_id: int, flat: bool = False) -> dict[str, Any]:
     """A micro-batch: rows padded to the longest; pads restart positions and carry no target.
 

@@ -37,7 +37,7 @@ from emergent.train.model import (
     load_tokenizer,
     use_training_fast_paths,
 )
-from emergent.train.packing import IGNORE, collate
+from emergent.train.packing import IGNORE, collate, loss_inputs
 from emergent.train.schedule import make_scheduler, phase_steps
 from emergent.train.validation import Validator, base_validation_loss, make_validator
 
@@ -356,13 +356,7 @@ def _train_phase(
             for m, batch in enumerate(micro):
                 sync = m == len(micro) - 1
                 with engine.accumulating(accelerator, wrapped, last=sync):
-                    part, _n = wrapped(
-                        batch["input_ids"].to(accelerator.device),
-                        batch["position_ids"].to(accelerator.device),
-                        batch["targets"].to(accelerator.device),
-                        batch["cu_seqlens"].to(accelerator.device),
-                        batch["max_seqlen"],
-                    )
+                    part, _n = wrapped(*loss_inputs(batch, accelerator.device))
                     engine.backward(accelerator, part * scale, last=sync)
                 loss_sum += part.detach()
         except torch.OutOfMemoryError:

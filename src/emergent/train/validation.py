@@ -25,7 +25,7 @@ import torch
 from emergent.data.store import VALIDATION_FILE, read_conversations
 from emergent.train.attention import flat_batches
 from emergent.train.config import TrainingConfig
-from emergent.train.packing import collate, one_per_row, pack
+from emergent.train.packing import collate, loss_inputs, one_per_row, pack
 from emergent.train.render import Example, encode
 
 
@@ -132,15 +132,7 @@ def conversation_losses(
             segments = torch.repeat_interleave(
                 torch.arange(len(order)), torch.tensor([data.examples[i].loss_tokens for i in order])
             )
-            part, tokens = loss_module(
-                batch["input_ids"].to(device),
-                batch["position_ids"].to(device),
-                batch["targets"].to(device),
-                batch["cu_seqlens"].to(device),
-                batch["max_seqlen"],
-                segments=segments.to(device),
-                n_segments=len(order),
-            )
+            part, tokens = loss_module(*loss_inputs(batch, device), segments=segments.to(device), n_segments=len(order))
             if mine:
                 idx = torch.tensor(order, device=device)
                 sums[idx] += part.double()
