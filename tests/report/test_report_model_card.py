@@ -14,7 +14,7 @@ from emergent.report.model_card import write_model_card
 def test_card_from_a_finished_run(fake_run: Path) -> None:
     text = write_model_card(fake_run).read_text()
     assert text.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\n")
-    assert "dequantised" in text  # honest about where the embedded weights came from
+    assert "de-quantised" in text and "4-bit-rounded weights, not the original" in text  # honest about the base
     assert "| technical | 640 | 28.2% | 25–30% | ok |" in text
     assert "| self_instruct | Apache-2.0 | 1,120 | 1,017 |" in text
     assert "Apache-2.0, CC-BY-4.0, MIT, Public-Domain" in text
@@ -36,7 +36,7 @@ def test_card_for_a_hub_model_without_eval(fake_run: Path) -> None:
     summary = fake_run / "train" / "train_summary.json"
     summary.write_text(json.dumps({**json.loads(summary.read_text()), "model": "meta-llama/Llama-3.2-1B"}))
     text = write_model_card(fake_run).read_text()
-    assert "base_model: meta-llama/Llama-3.2-1B" in text and "dequantised" not in text
+    assert "base_model: meta-llama/Llama-3.2-1B" in text and "de-quantised" not in text
     assert "## Evaluation" in text and "_n/a_" in text
 
 

@@ -1,8 +1,13 @@
 """Two CPU processes (torchrun, gloo): gradients synchronise, the result matches one process, and a
-two-process run killed mid-phase resumes (again with two processes) to the uninterrupted result."""
+two-process run killed mid-phase resumes (again with two processes) to the uninterrupted result.
+
+Gradient clipping fires in every test (CLIP is below the tiny model's gradient norms, checked), so the
+clip on the synchronised gradients is exercised; the kill -9 tests train with LoRA dropout on (and bf16
+where the CPU has bf16 units), so each process's RNG must be restored for the resume to be exact."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,15 +19,28 @@ import yaml
 from safetensors.torch import load_file
 
 from emergent.config import parse_config
+from emergent.train.model import cpu_has_native_bf16
 from emergent.train.trainer import train
 
 from .conftest import config_dict, kill_9_when, write_phases
 
+CLIP = 0.05  # the tiny model's gradient norms are 0.26-0.43: every step is clipped
+BF16 = "bf16" if cpu_has_native_bf16() else "fp32"
 
-def _config(model_dir: Path, tmp: Path, batch_size: int, accumulation: int = 1) -> dict:
-    raw = config_dict(model_dir, tmp, batch_size=batch_size, gradient_accumulation=accumulation)
+
+def _config(model_dir: Path, tmp: Path, batch_size: int, accumulation: int = 1, dropout: float = 0.0,
+            precision: str = "fp32") -> dict:  # fmt: skip
+    raw = config_dict(model_dir, tmp, batch_size=batch_size, gradient_accumulation=accumulation,
+                      max_grad_norm=CLIP, precision=precision)  # fmt: skip
     raw["training"]["phases"] = raw["training"]["phases"][:2]  # two phases are enough to show it
+    raw["peft"]["lora_dropout"] = dropout
     return raw
+
+
+def _clipped(out: Path) -> None:
+    """Clipping fired: the pre-clip norm of (nearly) every step is above the threshold."""
+    norms = [json.loads(line)["grad_norm"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert norms and sum(n > CLIP for n in norms) >= 0.8 * len(norms), norms
 
 
 def _adapter(out: Path) -> dict[str, torch.Tensor]:
@@ -67,6 +85,7 @@ def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
 
     summary = yaml.safe_load((tmp_path / "two" / "train_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["effective_batch"] == 2
+    _clipped(tmp_path / "two")
     assert [p["steps"] for p in summary["phases"]] == [p["steps"] for p in one["phases"]]
     assert [p["tokens"] for p in summary["phases"]] == [p["tokens"] for p in one["phases"]]
     for a, b in zip(summary["phases"], one["phases"], strict=False):
@@ -82,8 +101,16 @@ def test_two_processes_match_one_process(tiny_model_dir, tmp_path):
 def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_dir, tmp_path):
     data = write_phases(tmp_path / "data")
     config = tmp_path / "two.yaml"
-    config.write_text(yaml.safe_dump(_config(tiny_model_dir, tmp_path, batch_size=1)))
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1, dropout=0.05, precision=BF16)
+    config.write_text(yaml.safe_dump(raw))
     _launch(_torchrun(config, data, tmp_path / "whole"))
+    _clipped(tmp_path / "whole")
+    # Control: dropout is really on — without it the same run ends elsewhere.
+    no_dropout = tmp_path / "no-dropout.yaml"
+    no_dropout.write_text(yaml.safe_dump(raw | {"peft": raw["peft"] | {"lora_dropout": 0.0}}))
+    _launch(_torchrun(no_dropout, data, tmp_path / "plain"))
+    plain, dropped = _adapter(tmp_path / "plain"), _adapter(tmp_path / "whole")
+    assert max((plain[k] - dropped[k]).abs().max().item() for k in plain) > 1e-6
 
     out = tmp_path / "killed"
     target = out / "checkpoints" / "phase2_analytical-step0000002" / "state.json"
@@ -98,6 +125,7 @@ def test_two_processes_killed_mid_phase_resume_to_the_same_adapter(tiny_model_di
         assert torch.equal(resumed[key], value), key
     a = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
     b = yaml.safe_load((out / "train_summary.json").read_text())
+    assert a["precision"] == b["precision"] == BF16
     assert [p["steps"] for p in a["phases"]] == [p["steps"] for p in b["phases"]]
     assert [p["loss_last"] for p in a["phases"]] == [p["loss_last"] for p in b["phases"]]
 
@@ -132,6 +160,7 @@ def test_sharded_engine_matches_one_process_and_resumes_after_kill_9(engine, tin
     _launch(_accelerate(engine, config, data, tmp_path / "whole"))
     summary = yaml.safe_load((tmp_path / "whole" / "train_summary.json").read_text())
     assert summary["distributed"] == ENGINES[engine][2] and summary["world_size"] == 2
+    _clipped(tmp_path / "whole")
 
     single = _config(tiny_model_dir, tmp_path, batch_size=2, accumulation=2)  # the same 4 rows per step
     one = train(parse_config(single, tmp_path / "one.yaml"), data, tmp_path / "one", show_progress=False)
@@ -168,7 +197,7 @@ def test_deepspeed_resumes_at_a_phase_boundary_from_the_saved_adapter(tiny_model
     phase 1's adapter file, which must reach DeepSpeed's fp32 master weights, not only the model."""
     pytest.importorskip("deepspeed")
     data = write_phases(tmp_path / "data")
-    raw = _config(tiny_model_dir, tmp_path, batch_size=1)
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1, dropout=0.05)
     raw["training"]["checkpoint_every_steps"] = 1000
     config = tmp_path / "boundary.yaml"
     config.write_text(yaml.safe_dump(raw))

@@ -6,7 +6,6 @@ weights in memory with the same chat template and decoding; only the adapter dif
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 from collections.abc import Callable
@@ -18,18 +17,10 @@ HELP = "commands: /base toggles base model ↔ adapter, /reset starts a new conv
 
 
 def base_model_name(adapter_dir: Path, override: str | None = None) -> str:
-    """The base model: --model if given, else adapter_config.json's base_model_name_or_path."""
-    if override:
-        return override
-    cfg_path = adapter_dir / "adapter_config.json"
-    if not cfg_path.is_file():
-        raise FileNotFoundError(
-            f"{cfg_path}: not found — ADAPTER_DIR must be a peft adapter folder (e.g. runs/quickstart/train/adapter)"
-        )
-    name = json.loads(cfg_path.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    if not name:
-        raise ValueError(f"{cfg_path}: base_model_name_or_path is empty — pass the base model with --model")
-    return str(name)
+    """The base model: --model if given, else the one the adapter was trained on (models.adapter_base)."""
+    from emergent.models import adapter_base
+
+    return override or adapter_base(adapter_dir)
 
 
 def load_chat_model(adapter_dir: Path, model: str | None = None) -> tuple[Any, Any]:

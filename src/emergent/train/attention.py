@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from emergent.train.cpu_attention import packed_causal_attention
+from emergent.train.fast_paths import attention_verified
 
 VARLEN = "emergent_varlen"
 _KERNEL: tuple[Any, frozenset[str]] | None = None
@@ -127,13 +128,15 @@ def flat_batches(packing: bool, model: torch.nn.Module) -> bool:
     return packing and model.config._attn_implementation == VARLEN
 
 
-def resolve_attn_implementation(asked: str, device: torch.device) -> str:
-    """`auto`: varlen on CUDA where the kernel exists and on CPU (the per-sequence path), else sdpa.
+def resolve_attn_implementation(asked: str, device: torch.device, config: Any = None) -> str:
+    """`auto`: varlen on CUDA where the kernel exists and on CPU (the per-sequence path), else sdpa; sdpa
+    for architectures varlen is not verified on (`config`: the model's config, fast_paths.py).
 
     Asking for varlen on a GPU without the kernel fails clearly.
     """
     if asked == "auto":
-        asked = "varlen" if varlen_available(device) or device.type == "cpu" else "sdpa"
+        fits = config is None or attention_verified(config)
+        asked = "varlen" if fits and (varlen_available(device) or device.type == "cpu") else "sdpa"
     if asked in ("varlen", VARLEN):
         if device.type == "cuda" and not varlen_available(device):
             raise ValueError(

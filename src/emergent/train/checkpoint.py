@@ -11,6 +11,7 @@ A phase is finished when OUT/phases/<phase>/phase.json exists (written after its
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import re
 import shutil
@@ -24,7 +25,11 @@ _CKPT = re.compile(r"^(?P<phase>.+)-step(?P<step>\d+)$")
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every generator's state in types `torch.load(weights_only=True)` accepts (numpy's as tensors)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    numpy_state = {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                   "has_gauss": int(has_gauss), "gauss": float(gauss)}  # fmt: skip
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -32,7 +37,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -87,11 +93,24 @@ def read_checkpoint(folder: Path, rank: int) -> tuple[dict[str, torch.Tensor], d
         )
     return (
         load_file(folder / "adapter.safetensors"),
-        torch.load(folder / "optimizer.pt", weights_only=False) if (folder / "optimizer.pt").is_file() else None,
-        torch.load(folder / "scheduler.pt", weights_only=False),
+        _load_plain(folder / "optimizer.pt") if (folder / "optimizer.pt").is_file() else None,
+        _load_plain(folder / "scheduler.pt"),
         json.loads((folder / "state.json").read_text()),
-        torch.load(rng_file, weights_only=False),
+        _load_plain(rng_file),
     )
+
+
+def _load_plain(path: Path) -> Any:
+    """torch.load restricted to tensors and plain containers: unpickling may run any code a file carries,
+    and a checkpoint folder is something users copy between machines."""
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: refused — it holds objects other than tensors and plain Python values, so loading it "
+            "could run code from the file. Checkpoints written by emergent never do; delete this checkpoint "
+            "folder (the phase restarts from the previous one) or pass --fresh"
+        ) from err
 
 
 def prune_checkpoints(out: Path, phase: str, keep: int) -> None:

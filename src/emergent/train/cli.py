@@ -21,6 +21,7 @@ def train_command(
     data: Path | None = typer.Option(None, "--data", help="Built data folder [default: OUTPUT_DIR/data]"),
     out: Path | None = typer.Option(None, "-o", "--out", help="Training output [default: OUTPUT_DIR/train]"),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint"),
+    fresh: bool = typer.Option(False, "--fresh", help="Delete a previous run in the output folder and start over"),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
 ) -> None:
     """Train one LoRA adapter through the curriculum phases (works under `accelerate launch` too)."""
@@ -31,7 +32,7 @@ def train_command(
     data = data or cfg.output_dir / "data"
     out = out or cfg.output_dir / "train"
     try:
-        summary = train(cfg, data, out, resume=resume, show_progress=not quiet)
+        summary = train(cfg, data, out, resume=resume, show_progress=not quiet, fresh=fresh)
     except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
         _fail(err)
     if os.environ.get("RANK", "0") != "0":

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from emergent.models import resolve_model_path
+from emergent.models import adapter_base, resolve_model_path
 
 
 def base_model_of(adapter: Path) -> str:
-    config = Path(adapter) / "adapter_config.json"
-    if not config.is_file():
+    if not (Path(adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter}: no adapter_config.json — pass an adapter folder such as RUN/train/adapter")
-    return json.loads(config.read_text())["base_model_name_or_path"]
+    return adapter_base(adapter)
 
 
 def merge_adapter(adapter: Path, out: Path, model: str | None = None, trust_remote_code: bool = False) -> Path:

@@ -11,22 +11,13 @@ runs can divide by the global count: every token weighs the same however rows fa
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
 from emergent.train.attention import VARLEN
+from emergent.train.fast_paths import verified
 from emergent.train.linear_cross_entropy import linear_cross_entropy
 from emergent.train.packing import IGNORE
-
-
-def _has_logit_transform(config: Any) -> bool:
-    # Models that scale or soft-cap logits in their own forward; the fast path would skip that.
-    return bool(getattr(config, "final_logit_softcapping", None)) or getattr(config, "logit_scale", 1.0) not in (
-        None,
-        1.0,
-    )
 
 
 class PackedLoss(torch.nn.Module):
@@ -60,7 +51,8 @@ class PackedLoss(torch.nn.Module):
                 cu_seq_lens_q=cu_seqlens, cu_seq_lens_k=cu_seqlens, max_length_q=max_seqlen, max_length_k=max_seqlen
             )
         head = base.get_output_embeddings()
-        if _has_logit_transform(base.config) or not isinstance(head, torch.nn.Linear):
+        # Only on verified architectures: the model's own forward may scale or cap the logits.
+        if not verified(base.config) or not isinstance(head, torch.nn.Linear):
             logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
             if segments is not None:
                 return _segment_sums(

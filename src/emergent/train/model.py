@@ -7,10 +7,11 @@ from typing import Any
 
 import torch
 
-from emergent.models import resolve_model_path
+from emergent.models import public_id, resolve_model_path
 from emergent.train.attention import resolve_attn_implementation
 from emergent.train.config import ModelConfig, PeftSettings
 from emergent.train.dropout import use_fast_lora_dropout
+from emergent.train.fast_paths import plain_path_warning
 from emergent.train.lora_speed import use_lean_lora_forward
 from emergent.train.rms_norm import use_fused_rms_norm
 from emergent.train.templates import apply_chat_template_setting
@@ -57,14 +58,16 @@ def load_tokenizer(cfg: ModelConfig) -> Any:
 
 def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = None) -> Any:
     """The base model with its KV cache off: packed-sequence isolation needs no cache object."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float32, "fp32": torch.float32}[precision]
+    path = resolve_model_path(cfg.name)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
-        resolve_model_path(cfg.name),
+        path,
         dtype=dtype,
         trust_remote_code=cfg.trust_remote_code,
-        attn_implementation=resolve_attn_implementation(cfg.attn_implementation, device or torch.device("cpu")),
+        attn_implementation=resolve_attn_implementation(cfg.attn_implementation, device or torch.device("cpu"), config),
     )
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
@@ -79,18 +82,25 @@ def decoder_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def use_training_fast_paths(
     model: torch.nn.Module, autocast: bool, *, dropout: bool = True, lean_forward: bool = True, fused_norm: bool = True
-) -> None:
-    """Install the trainer's faster LoRA dropout, LoRA forward and RMSNorm on a PEFT model, in place.
+) -> str | None:
+    """Install the trainer's faster LoRA dropout, LoRA forward and RMSNorm on a PEFT model, in place;
+    returns the warning for an architecture they are not verified on (then only the dropout, which
+    replaces PEFT's own nn.Dropout whatever the model, is installed).
 
     One place for the trainer and the benchmark, so the benchmark measures what the trainer runs; the
     switches exist only for the benchmark to measure each lever. `autocast`: see `use_lean_lora_forward`.
     """
     if dropout:
         use_fast_lora_dropout(model)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    warning = plain_path_warning(base.config)
+    if warning:
+        return warning
     if lean_forward:
         use_lean_lora_forward(model, autocast)
     if fused_norm:
         use_fused_rms_norm(model)
+    return None
 
 
 def compile_layers(model: torch.nn.Module) -> int:
@@ -133,4 +143,8 @@ def add_adapter(model: torch.nn.Module, settings: PeftSettings, model_name: str)
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # peft warns about tied embeddings it does not touch
-        return get_peft_model(model, config)
+        peft_model = get_peft_model(model, config)
+    # Not the local cache folder PEFT would write: an adapter folder copied elsewhere must name a model
+    # that exists there (the hub id of the embedded default, models.public_id).
+    peft_model.peft_config["default"].base_model_name_or_path = public_id(model_name)
+    return peft_model

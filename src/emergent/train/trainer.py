@@ -22,9 +22,10 @@ from typing import Any
 import torch
 
 from emergent.config import RunConfig
+from emergent.models import write_trained_on
 from emergent.progress import counter_progress
 from emergent.train import checkpoint as ckpt
-from emergent.train import engine
+from emergent.train import engine, resume_guard
 from emergent.train.attention import flat_batches
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.data import PhaseData, load_phase, missing_phase_files
@@ -130,8 +131,27 @@ def _phase_summary(
     }
 
 
-def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_progress: bool = True) -> dict:
-    """Train the adapter through every phase of `cfg.training`; returns train_summary.json's content."""
+# What a training run writes into OUT; --fresh removes exactly these.
+RUN_OUTPUTS = ("phases", "checkpoints", "adapter", "metrics.jsonl", "validation.jsonl", "train_summary.json",
+               resume_guard.RUN_SETTINGS)  # fmt: skip
+
+
+def remove_run(out: Path) -> None:
+    for name in RUN_OUTPUTS:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def train(
+    cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_progress: bool = True, fresh: bool = False
+) -> dict:
+    """Train the adapter through every phase of `cfg.training`; returns train_summary.json's content.
+
+    `resume` continues an interrupted run (refused when its settings changed); `fresh` deletes a previous
+    run in `out` first."""
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
@@ -144,9 +164,12 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
             f"{data_dir}` first, or point --data at a built data folder whose phases/ has one file per "
             "training.phases name"
         )
-    if not resume and _has_run(out):
+    if resume and fresh:
+        raise ValueError("--resume continues a run and --fresh deletes it: pass one of them")
+    if not resume and not fresh and _has_run(out):
         raise FileExistsError(
-            f"{out} already holds a training run — pass --resume to continue it, or choose another -o / delete it"
+            f"{out} already holds a training run — pass --resume to continue it, --fresh to start it over, or "
+            "choose another -o"
         )
     for tracker in t.report_to:
         if importlib.util.find_spec(tracker) is None:
@@ -171,11 +194,22 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
     torch.manual_seed(seed)  # the same LoRA initialisation in every process
     model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
-    use_training_fast_paths(model, autocast=precision != "fp32")  # accelerate autocasts every forward then
+    plain_path = use_training_fast_paths(model, autocast=precision != "fp32")  # accelerate autocasts then
+    if plain_path:
+        run_warnings.append(plain_path)
+        if main:
+            warnings.warn(plain_path, RuntimeWarning, stacklevel=2)
     model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
     if t.compile:
         compile_layers(model)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    settings = resume_guard.run_settings(cfg, data_dir, world, seed)
+    resume_guard.check_resume(out, settings, resume, _has_run(out))
+    accelerator.wait_for_everyone()  # every process has checked before the main one touches OUT
+    if main:
+        if fresh:
+            remove_run(out)
+        resume_guard.record(out, settings)
     # One optimizer for the run, prepared together with the model: FSDP2 and DeepSpeed point it at the
     # sharded parameters they create. Every phase restarts it (`_restart_optimizer`).
     optimizer = torch.optim.AdamW(
@@ -234,6 +268,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, show_
                 # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
                 model.save_pretrained(adapter_dir, state_dict=lora)
                 tokenizer.save_pretrained(adapter_dir)  # with its chat template: others render as training did
+                write_trained_on(adapter_dir, cfg.model.name)
                 ckpt.phase_done_file(out, phase.name).write_text(json.dumps(summary, indent=2))
                 ckpt.prune_checkpoints(out, phase.name, keep=0)
             accelerator.wait_for_everyone()
