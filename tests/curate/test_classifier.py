@@ -15,14 +15,12 @@ from emergent.curate.classifier import (
     DEFAULT_MODEL,
     Classifier,
     FeatureSettings,
-    balanced_sample,
     evaluate,
-    labelled_examples,
-    load_classifier_config,
     load_default_classifier,
     split_roles,
-    stratified_split,
 )
+from emergent.curate.classifier_data import balanced_sample, classifier_text, stratified_split
+from emergent.curate.classifier_train import labelled_examples, load_classifier_config
 from emergent.errors import ConfigError
 from emergent.schema import conversation_text, make_conversation, tool_call
 
@@ -125,6 +123,11 @@ def test_split_roles_separates_request_answer_and_tool_calls() -> None:
     assert "get_weather" in answer and "city" in answer and '"temp": 12' in answer and "It is 12 degrees." in answer
     assert flags == ["tool_call", "tool_result"]
     assert split_roles("just some text") == ("just some text", "", [])
+    # Tools offered but not yet called are evidence too: a flag, and their names on the answer side.
+    conv["tools"] = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    conv["messages"] = conv["messages"][:1]
+    user, answer, flags = split_roles(classifier_text(conv))
+    assert user == "Weather in Paris?" and answer == "get_weather" and flags == ["tools_given"]
 
 
 def _text(user: str, answer: str) -> str:
@@ -136,7 +139,7 @@ def _text(user: str, answer: str) -> str:
 
 
 def test_shipped_model_classifies_obvious_examples() -> None:
-    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 5_000_000
+    assert DEFAULT_MODEL.is_file() and DEFAULT_MODEL.stat().st_size < 7_000_000  # the repo stays lean
     clf = load_default_classifier()
     tool = make_conversation(
         [
@@ -218,18 +221,28 @@ def test_train_classifier_cli_writes_model_and_metrics(shared_data: Path, tmp_pa
     cfg = {
         "seed": 0,
         "sources": sources,
-        "classifier": {"max_per_class": 80, "n_features_log2": 14, "holdout_sources": ["mbpp"]},
+        "classifier": {
+            "max_per_source": 80,
+            "n_features_log2": 14,
+            "distil": False,
+            "handwritten_weight": 2,
+            "ship_embedding_head": False,
+        },
     }
     config = tmp_path / "clf.yaml"
     config.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "m" / "clf.npz"
     result = CliRunner().invoke(app, ["data", "train-classifier", str(config), "-o", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "held-out split" in result.output and "cross-source" in result.output
+    assert "hand-written test half" in result.output and "leave-one-source-out" in result.output
     metrics = json.loads((tmp_path / "m" / "clf.metrics.json").read_text())
-    assert metrics["cross_source"]["per_source"]["mbpp"]["examples"] == 80
-    assert metrics["holdout"]["accuracy"] > 0.5
-    assert Classifier.load(out).predict(["user: hi"])[0][0] in {"analytical", "empathetic", "technical", "factual"}
+    loso = metrics["leave_one_source_out"]
+    assert set(loso["per_source"]) == {"gsm8k", "counsel_chat", "codealpaca", "nq_open", "mbpp"}
+    assert loso["per_source"]["mbpp"]["examples"] > 80  # 80 conversations plus their requests alone
+    assert np.asarray(loso["confusion"]).sum() == sum(s["examples"] for s in loso["per_source"].values())
+    # Every bucket is in the hand-written half; the small corpora cover four of them.
+    assert len(metrics["handwritten_test"]["per_class"]) == 10 and metrics["handwritten_test"]["macro_f1"] > 0.3
+    assert Classifier.load(out).info["confidence_threshold"] == 0.5
 
 
 def test_classifier_config_errors_name_the_key_and_the_fix(shared_data: Path, tmp_path: Path) -> None:
@@ -237,9 +250,8 @@ def test_classifier_config_errors_name_the_key_and_the_fix(shared_data: Path, tm
     config.write_text(yaml.safe_dump({"sources": _small_sources(shared_data), "classifier": {"ngram_maximum": 2}}))
     with pytest.raises(ConfigError, match="classifier.ngram_maximum"):
         load_classifier_config(config)
-    config.write_text(
-        yaml.safe_dump({"sources": _small_sources(shared_data), "classifier": {"holdout_sources": ["nope"]}})
-    )
+    mapped = {"mapped": [{"source": "nope", "field": "motivation_app", "mapping": "m.yaml"}]}
+    config.write_text(yaml.safe_dump({"sources": _small_sources(shared_data), "classifier": mapped}))
     with pytest.raises(ConfigError, match="no source named 'nope'"):
         load_classifier_config(config)
     mixed = [
@@ -256,4 +268,49 @@ def test_classifier_config_errors_name_the_key_and_the_fix(shared_data: Path, tm
 
 def test_shipped_training_config_is_valid(shared_data: Path) -> None:
     cfg, settings = load_classifier_config(ROOT / "configs" / "classifier.yaml")
-    assert settings.holdout_sources and all(any(s.name == h for s in cfg.sources) for h in settings.holdout_sources)
+    assert settings.mapped and settings.static_dims and settings.leave_one_source_out
+    assert {s.name for s in cfg.sources} >= {m.source for m in settings.mapped}
+
+
+def test_static_block_scores_like_its_training_features_and_survives_save_load(tmp_path: Path) -> None:
+    from emergent.curate.classifier_static import StaticVectors, tokenizer
+
+    rng = np.random.default_rng(0)
+    static = StaticVectors(rng.normal(size=(tokenizer().get_vocab_size(), 8)).astype(np.float32))
+    texts = [
+        "user: write a sonnet about rain",
+        "user: my dog died and I feel empty",
+        "user: 2 + 2?",
+        "",
+        "user: ok",
+    ] * 4
+    labels = ["creative", "empathetic", "analytical", "analytical", "creative"] * 4
+    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False)
+    clf = Classifier.train(texts, labels, settings=settings, static=static, regularization_c=10.0)
+    # Prediction gathers (table @ weights) rows instead of building the features: same numbers.
+    logits = clf.featurizer.transform(texts) @ clf.weights + clf.bias
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.abs(clf.probabilities(texts) - expected).max() < 1e-5
+    loaded = Classifier.load(clf.save(tmp_path / "static.npz"))
+    # int8 table and float16 weights: probabilities move a little, the decisions do not.
+    assert [c for c, _ in loaded.predict(texts)] == [c for c, _ in clf.predict(texts)]
+    assert np.abs(loaded.probabilities(texts) - clf.probabilities(texts)).max() < 2e-2
+
+
+def test_classify_cli_embedding_path_keeps_the_interface_and_prints_its_rate(tmp_path: Path) -> None:
+    from emergent.cli import app
+
+    f = tmp_path / "in.jsonl"
+    f.write_text(
+        json.dumps({"text": "user: Write a limerick about a forgetful cat."})
+        + "\n"
+        + json.dumps({"messages": [{"role": "user", "content": "What PPE do I need to handle hydrofluoric acid?"}]})
+        + "\n"
+    )
+    result = CliRunner().invoke(app, ["data", "classify", "--embeddings", str(f)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["category"] for r in rows] == ["creative", "specialized"]
+    assert all(len(r["top3"]) == 3 and 0 <= r["confidence"] <= 1 for r in rows)
+    assert "per CPU-second" in result.output
