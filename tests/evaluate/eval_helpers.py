@@ -42,7 +42,7 @@ def scored_turn(
     probs: dict[str, float] | None = None,
     prompt: str = "a prompt",
 ) -> dict[str, Any]:
-    """A scored turn as run.score_turns makes it, with the prediction set by hand."""
+    """A scored turn as run.score_generations leaves it, with the prediction set by hand."""
     if probs is None:
         probs = {context: 0.1, predicted: 0.9} if predicted != context else {context: 0.9}
         if p_expected is not None:

@@ -57,6 +57,9 @@ def test_suite_subset_on_smollm2_base_vs_fresh_lora(tmp_path: Path, smollm2_lora
 
 
 def check_result(result: dict) -> None:
+    # Identical replies pass and fail the same checks: the primary metric's difference is exactly zero.
+    assert result["primary"]["difference"]["mean"] == 0.0 and result["primary"]["difference"]["ci95"] == [0.0, 0.0]
+    assert result["primary"]["base"]["n"] == result["primary"]["items_checked"] == 9
     for metric in ("range", "consistency", "transitions"):
         assert result[metric]["difference"]["mean"] == 0.0 and result[metric]["difference"]["ci95"] == [0.0, 0.0]
     assert 0.0 <= result["range"]["base"]["mean"] <= 1.0

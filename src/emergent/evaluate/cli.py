@@ -1,4 +1,4 @@
-"""`emergent eval CONFIG`, `emergent eval style FILE.jsonl`, `emergent eval prototypes RUN/data`.
+"""`emergent eval CONFIG`, `eval suite --export FILE`, `eval score GENERATIONS -o DIR`, `eval style`, `eval prototypes`.
 
 `emergent eval CONFIG` is shorthand for `emergent eval suite CONFIG`: the group routes any first
 argument that is not a subcommand name to `suite` (a click group cannot take an optional positional
@@ -33,7 +33,8 @@ class _DefaultToSuite(TyperGroup):
 
 eval_app = typer.Typer(
     cls=_DefaultToSuite,
-    help="Evaluate base vs adapter on the suite (emergent eval CONFIG), or score any replies (eval style).",
+    help="Evaluate base vs adapter on the suite (emergent eval CONFIG), score a generations file without a model "
+    "(eval score), export the suite (eval suite --export), or score any replies' style (eval style).",
     no_args_is_help=True,
 )
 
@@ -50,8 +51,53 @@ def _ci(m: dict[str, Any] | None, fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(m['mean'])} [{fmt.format(lo)}, {fmt.format(hi)}]"
 
 
+def _n(m: dict[str, Any] | None) -> str:
+    return f" (n={m['n']})" if m and m.get("n") is not None else ""
+
+
+def print_primary(result: dict[str, Any]) -> None:
+    """The pre-declared primary metric first: overall, per context, and the paired tests."""
+    p = result.get("primary")
+    if not p:
+        return
+    sides = [s for s in result.get("sides", []) if s in p]
+    table = Table(title=f"primary: {p['name'].replace('_', ' ')} (mean [95 % CI], n items)")
+    table.add_column("context")
+    for side in sides:
+        table.add_column(side)
+    if "difference" in p:
+        table.add_column("adapter − base")
+        table.add_column("paired test (Holm)")
+    diff = p.get("difference") or {}
+    overall = [_ci(p[s]) + _n(p[s]) for s in sides]
+    if "difference" in p:
+        overall += [_ci(diff, "{:+.2f}") + _n(diff), ""]
+    table.add_row("all (macro over contexts)", *overall, style="bold")
+    for c in p.get("contexts", []):
+        cells = [_ci(p[s]["per_context"].get(c)) + _n(p[s]["per_context"].get(c)) for s in sides]
+        if "difference" in p:
+            d = diff.get("per_context", {}).get(c)
+            t = (d or {}).get("mcnemar") or {}
+            cells += [f"{d['mean']:+.2f} (n={d['n']})" if d else "–", str(t.get("verdict", "–"))]
+        table.add_row(c, *cells)
+    console.print(table)
+    sp = p.get("spread")
+    if sp:
+        console.print(
+            f"spread over {sp['n']} adapters ({', '.join(sp['sides'])}): mean {sp['mean']:.2f}, sd {sp['sd']:.2f}, "
+            f"range [{sp['min']:.2f}, {sp['max']:.2f}]",
+            highlight=False,
+        )
+    missing = {s: p[s].get("missing") for s in sides if p[s].get("missing")}
+    if missing:
+        console.print(
+            "left out (no reply): " + ", ".join(f"{s} {k} items" for s, k in missing.items()), highlight=False
+        )
+
+
 def print_summary(result: dict[str, Any]) -> None:
-    table = Table(title="evaluation (mean [95 % CI])")
+    print_primary(result)
+    table = Table(title="secondary: register metrics (mean [95 % CI])")
     table.add_column("metric")
     for side in [*result["sides"], "difference"] if "adapter" in result["sides"] else result["sides"]:
         table.add_column(side if side != "difference" else "adapter − base")
@@ -63,9 +109,9 @@ def print_summary(result: dict[str, Any]) -> None:
         ("depth: Spearman(complexity, words) ↑", "depth", lambda m: m),
     ]
     for label, key, pick in rows:
-        cells = [_ci(pick(result[key][s])) for s in result["sides"]]
+        cells = [_ci(pick(result[key][s])) + _n(pick(result[key][s])) for s in result["sides"]]
         if "difference" in result[key]:
-            cells.append(_ci(result[key]["difference"], "{:+.2f}"))
+            cells.append(_ci(result[key]["difference"], "{:+.2f}") + _n(result[key]["difference"]))
         elif "adapter" in result["sides"]:
             cells.append("–")
         table.add_row(label, *cells)
@@ -99,7 +145,13 @@ def print_summary(result: dict[str, Any]) -> None:
 
 @eval_app.command("suite")
 def suite_command(
-    config: Path = typer.Argument(..., help="Run config (YAML), e.g. configs/quickstart.yaml"),
+    config: Path | None = typer.Argument(None, help="Run config (YAML), e.g. configs/quickstart.yaml"),
+    export: Path | None = typer.Option(
+        None,
+        "--export",
+        help="Write the suite's items (id, context, kind, messages, checks, reference) to this JSONL and stop; "
+        "without CONFIG, the full shipped suite",
+    ),
     adapter: Path | None = typer.Option(
         None, "--adapter", help="LoRA adapter folder [default: OUTPUT_DIR/train/adapter]"
     ),
@@ -114,12 +166,114 @@ def suite_command(
     from emergent.config import load_config
     from emergent.evaluate.run import evaluate
 
+    if export is not None:
+        _export(config, export)
+        return
+    if config is None:
+        _fail(ValueError("eval suite needs a run config (e.g. configs/quickstart.yaml), or --export FILE.jsonl"))
     cfg = load_config(config)
     out = out or cfg.output_dir / "eval"
     try:
         result = evaluate(cfg, out, adapter, base_only=base_only, show_progress=not quiet, data_dir=data)
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         _fail(err)
+    print_summary(result)
+    console.print(f"wrote {out / 'eval.json'} and {out / 'generations.jsonl'}", highlight=False)
+
+
+def _suite_for(config: Path | None) -> tuple[Any, list[str], int, int]:
+    """(suite, contexts, bootstrap samples, seed) of a config, or the full shipped suite and defaults."""
+    from emergent.evaluate.config import EvalConfig
+    from emergent.evaluate.suite import load_suite
+
+    if config is None:
+        ec, seed = EvalConfig(), 0
+        return load_suite(ec.suites), ec.contexts, ec.bootstrap_samples, seed
+    from emergent.config import load_config
+
+    cfg = load_config(config)
+    ec = cfg.eval
+    suite = load_suite(
+        ec.suites, ec.contexts, ec.prompts_per_context, ec.consistency_dialogues, ec.transition_dialogues
+    )
+    return suite, ec.contexts, ec.bootstrap_samples, cfg.seed
+
+
+def _export(config: Path | None, path: Path) -> None:
+    try:
+        suite, _, _, _ = _suite_for(config)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(err)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        for it in suite.items:
+            f.write(json.dumps(it.export(), ensure_ascii=False) + "\n")
+    checked = sum(1 for it in suite.items if it.checks)
+    console.print(f"wrote {path}: {len(suite.items)} items ({checked} with checks)", highlight=False)
+
+
+def _read_generations(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """{side: rows} from a generations.jsonl; every row needs side, id, turn and response."""
+    by_side: dict[str, list[dict[str, Any]]] = {}
+    for i, row in enumerate(_read_jsonl(path), 1):
+        missing = [k for k in ("side", "id") if not isinstance(row.get(k), str)]
+        if missing or not isinstance(row.get("turn", 0), int):
+            raise ValueError(
+                f"{path}:{i}: needs side and id strings and an integer turn (the generations.jsonl schema)"
+            )
+        row.setdefault("turn", 0)
+        by_side.setdefault(row["side"], []).append(row)
+    if not by_side:
+        raise ValueError(f"{path}: no generations — one JSON object per line with side, id, turn, response")
+    return by_side
+
+
+@eval_app.command("score")
+def score_command(
+    generations: Path = typer.Argument(..., help="generations.jsonl: side, id, kind, turn, context, prompt, response"),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for eval.json (and the scored generations.jsonl)"),
+    config: Path | None = typer.Option(
+        None, "--config", help="Run config whose eval suite the file answers [default: the full shipped suite]"
+    ),
+    prototypes: str = typer.Option("default", "--prototypes", help="Style-scorer prototypes [default: shipped]"),
+) -> None:
+    """Score a generations file without loading a model: checks, primary metric, tests and secondary metrics."""
+    import time
+
+    from emergent.evaluate.run import sandbox_layers, score_generations, suite_summary, write_generations
+    from emergent.evaluate.scorer import StyleScorer
+
+    started = time.time()
+    try:
+        by_side = _read_generations(generations)
+        suite, contexts, n, seed = _suite_for(config)
+        scorer = StyleScorer(prototypes)
+    except (FileNotFoundError, ValueError) as err:
+        _fail(err)
+    sides = [s for s in ("base", "adapter") if s in by_side] + sorted(set(by_side) - {"base", "adapter"})
+    contexts = [c for c in contexts if c in suite.contexts()]
+    scores = score_generations(suite, by_side, scorer, contexts, n, seed)
+    result: dict[str, Any] = {
+        "primary": scores.pop("primary"),
+        "model": None,
+        "adapter": None,
+        "sides": sides,
+        "device": None,
+        "precision": None,
+        "decoding": None,
+        "suite": suite_summary(suite, [str(config)] if config else ["default"], contexts),
+        "scorer": {"prototypes": prototypes, **scorer.protos.meta},
+        "sandbox": sandbox_layers(),
+        **scores,
+        "heldout": None,
+        "contamination": {"checked": False, "reason": f"scored from {generations}, no training data given"},
+        "judge": None,
+        "seconds": {"score": round(time.time() - started, 1), "total": round(time.time() - started, 1)},
+        "scored_from": str(generations),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_generations(out / "generations.jsonl", by_side)
     print_summary(result)
     console.print(f"wrote {out / 'eval.json'} and {out / 'generations.jsonl'}", highlight=False)
 

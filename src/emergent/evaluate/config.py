@@ -75,6 +75,7 @@ class EvalConfig(BaseModel):
             "ethical",
             "conversational",
             "factual",
+            "instructional",  # checked items only (IFEval); the register scorer has no prototype for it
         ]
     )
     prompts_per_context: int | None = Field(None, ge=1)  # None = all of the suite

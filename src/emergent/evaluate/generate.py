@@ -18,6 +18,7 @@ from typing import Any
 from emergent.evaluate.config import DecodingConfig, EndpointConfig
 from emergent.evaluate.http import api_key, chat_completion, message_text
 from emergent.evaluate.suite import Item
+from emergent.schema import openai_tools
 
 Messages = list[dict[str, Any]]
 
@@ -78,6 +79,7 @@ class LocalGenerator:
         """The prompt exactly as training renders it: tools natively, else as JSON text (train/render.py)."""
         from emergent.train.render import has_tool_support, tools_as_text
 
+        tools = openai_tools(tools)  # the shape training renders (schema.py), whatever the suite file holds
         if tools and not has_tool_support(self.tokenizer):
             messages, tools = tools_as_text(messages, tools), None
         kwargs: dict[str, Any] = {"tools": tools} if tools else {}
@@ -150,7 +152,7 @@ class EndpointGenerator:
             "seed": d.seed,
         }
         if tools:
-            payload["tools"] = [{"type": "function", "function": t} for t in tools]
+            payload["tools"] = openai_tools(tools)
         return message_text(chat_completion(self.cfg.base_url or "", payload, self.key, self.cfg.timeout_s)).strip()
 
     def generate(self, convs: list[Messages], tools: list[list[dict] | None], use_adapter: bool) -> list[str]:

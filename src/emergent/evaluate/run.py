@@ -1,9 +1,10 @@
 """`emergent eval`: generate the suite with base and adapter, score every reply, compute the metrics.
 
-Writes OUT/generations.jsonl (every prompt, turn and reply, with its score) and OUT/eval.json
-(range, consistency, transitions, collapse, depth — base, adapter and adapter − base, each with ci95 —
-the held-out loss of both sides on the build's validation set, contamination, the optional judge and
-run facts).
+Writes OUT/generations.jsonl (every prompt, turn and reply, with its checks and style score) and
+OUT/eval.json, led by `primary` (the appropriate-response rate, evaluate/primary.py) with its paired
+tests, then the secondary metrics (range, consistency, transitions, collapse, depth — base, adapter and
+adapter − base, each with ci95), the held-out loss, contamination, the optional judge and run facts.
+`score_generations` is the scoring half alone: `emergent eval score` runs it on a generations file.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emergent.evaluate import metrics as M
+from emergent.evaluate import stats
 from emergent.evaluate.contamination import contamination
 from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
 from emergent.evaluate.scorer import StyleScorer
-from emergent.evaluate.suite import Item, Suite, load_suite
+from emergent.evaluate.suite import Suite, load_suite
 from emergent.progress import counter_progress
 
 if TYPE_CHECKING:
@@ -38,29 +40,37 @@ def _adapter_path(cfg: RunConfig, adapter: Path | None, base_only: bool) -> Path
     return Path(adapter)
 
 
-def score_turns(suite: Suite, replies: dict[str, list[str]], scorer: StyleScorer, side: str) -> list[dict[str, Any]]:
-    """One record per (item, turn) with the scorer's prediction and the style profile."""
-    rows: list[tuple[Item, int, str]] = [(it, t, r) for it in suite.items for t, r in enumerate(replies[it.id])]
-    scores = scorer.score([r for _, _, r in rows], expected=[it.contexts[t] for it, t, _ in rows])
-    out = []
-    for (it, t, reply), s in zip(rows, scores, strict=True):
-        out.append(
-            {
-                "side": side,
-                "id": it.id,
-                "kind": it.kind,
-                "turn": t,
-                "shift_at": it.shift_at,
-                "context": it.contexts[t],
-                "prompt": it.turns[t],
-                "response": reply,
-                "predicted": s["context"],
-                "probs": s["probs"],
-                "style_hit": s["style_hit"],
-                "profile": s["profile"],
-            }
-        )
-    return out
+def generation_rows(suite: Suite, replies: dict[str, list[str]], side: str) -> list[dict[str, Any]]:
+    """One record per (item, turn): the generations.jsonl schema before scoring."""
+    return [
+        {
+            "side": side,
+            "id": it.id,
+            "kind": it.kind,
+            "turn": t,
+            "shift_at": it.shift_at,
+            "context": it.contexts[t],
+            "prompt": it.turns[t],
+            "response": reply,
+        }
+        for it in suite.items
+        for t, reply in enumerate(replies[it.id])
+    ]
+
+
+STYLE_KEYS = ("predicted", "probs", "style_hit", "profile")
+
+
+def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str, Any]]:
+    """The scorer's prediction and the style profile on every row that does not carry them yet."""
+    todo = [r for r in rows if not all(k in r for k in STYLE_KEYS)]
+    known = set(scorer.contexts)
+    scores = scorer.score(
+        [r["response"] for r in todo], [r["context"] if r["context"] in known else None for r in todo]
+    )
+    for r, s in zip(todo, scores, strict=True):
+        r.update(predicted=s["context"], probs=s["probs"], style_hit=s["style_hit"], profile=s["profile"])
+    return rows
 
 
 def side_metrics(turns: list[dict[str, Any]], contexts: list[str], n: int, seed: int) -> dict[str, Any]:
@@ -90,6 +100,89 @@ def differences(base: list[dict[str, Any]], adapter: list[dict[str, Any]], n: in
     }
 
 
+def _secondary_tests(base: list[dict[str, Any]], adapter: list[dict[str, Any]], n: int, seed: int) -> list[dict]:
+    """Paired bootstrap tests of the secondary metrics, signed so that effect > 0 means adapter better."""
+    tb, ta = M.transition_scores(base), M.transition_scores(adapter)
+    pairs = {
+        "range": (M.range_scores(base), M.range_scores(adapter), 1),
+        "consistency": (M.consistency_scores(base), M.consistency_scores(adapter), 1),
+        "transitions": (
+            {k: v["turns_to_switch"] for k, v in tb.items()},
+            {k: v["turns_to_switch"] for k, v in ta.items()},
+            -1,  # fewer turns to switch is better
+        ),
+    }
+    tests = []
+    for metric, (b, a, sign) in pairs.items():
+        keys = sorted(set(b) & set(a))
+        t = stats.paired_bootstrap([a[k] - b[k] for k in keys], n, seed)
+        t.update(metric=metric, context="all", effect=(t["mean"] or 0) * sign)
+        tests.append(t)
+    return tests
+
+
+def score_generations(
+    suite: Suite,
+    rows_by_side: dict[str, list[dict[str, Any]]],
+    scorer: StyleScorer,
+    contexts: list[str],
+    n: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Every figure of eval.json that comes from the replies: primary first, its tests, then the secondary metrics.
+
+    Rows whose item is not in the suite are ignored and counted; suite items without a reply are left
+    out of every figure and counted per side (`coverage`).
+    """
+    from emergent.evaluate.primary import primary
+
+    ids = {it.id for it in suite.items}
+    by_id = {it.id: it for it in suite.items}
+    coverage: dict[str, Any] = {}
+    for side, rows in rows_by_side.items():
+        answered = {r["id"] for r in rows if r["id"] in ids}
+        missing = sorted(ids - answered)
+        coverage[side] = {
+            "items": len(answered),
+            "missing": len(missing),
+            "missing_ids": missing[:20],
+            "unknown_rows": sum(1 for r in rows if r["id"] not in ids),
+        }
+        rows_by_side[side] = [r for r in rows if r["id"] in ids]
+        for r in rows_by_side[side]:  # a generations file may hold only the schema's fields
+            it = by_id[r["id"]]
+            r.setdefault("kind", it.kind)
+            r.setdefault("shift_at", it.shift_at)
+            r.setdefault("context", it.contexts[min(r.get("turn", 0), len(it.contexts) - 1)])
+    head, tests, per_item = primary(suite.items, rows_by_side, n, seed)
+    for side, rows in rows_by_side.items():  # each row of a checked item's judged turn carries its verdict
+        for r in rows:
+            v = per_item[side].get(r["id"])
+            if v is not None and r.get("turn", 0) == len(by_id[r["id"]].turns) - 1:
+                r["check"] = {"passed": v["passed"], "score": round(v["score"], 4), "checks": v["checks"]}
+    # The register metrics read the scorer's contexts only (it has no prototype for e.g. instructional).
+    known = [c for c in contexts if c in scorer.contexts]
+    styled = {
+        side: [r for r in add_style(rows, scorer) if r["context"] in known] for side, rows in rows_by_side.items()
+    }
+    per_side = {side: side_metrics(rows, known, n, seed) for side, rows in styled.items()}
+    diff = None
+    if "base" in styled and "adapter" in styled:
+        diff = differences(styled["base"], styled["adapter"], n, seed)
+        tests += _secondary_tests(styled["base"], styled["adapter"], n, seed)
+    return {
+        "primary": head,
+        "tests": {
+            "correction": "holm",
+            "alpha": stats.ALPHA,
+            "min_n_for_verdict": stats.MIN_N,
+            "family": stats.verdicts(tests),
+        },
+        "coverage": coverage,
+        **assemble(per_side, diff),
+    }
+
+
 def assemble(per_side: dict[str, dict[str, Any]], diff: dict[str, Any] | None) -> dict[str, Any]:
     """Regroup {side: {metric: ...}} into {metric: {base, adapter, difference}} (the eval.json shape)."""
     out: dict[str, Any] = {}
@@ -98,6 +191,30 @@ def assemble(per_side: dict[str, dict[str, Any]], diff: dict[str, Any] | None) -
         if diff is not None and metric in diff:
             out[metric]["difference"] = diff[metric]
     return out
+
+
+def write_generations(path: Path, rows_by_side: dict[str, list[dict[str, Any]]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for rows in rows_by_side.values():
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def sandbox_layers() -> dict[str, Any]:
+    from emergent.evaluate.checks.sandbox import layers
+
+    return layers()
+
+
+def suite_summary(suite: Suite, files: list[str], contexts: list[str]) -> dict[str, Any]:
+    return {
+        "files": files,
+        "prompts": len(suite.prompts),
+        "checked_items": sum(1 for it in suite.items if it.checks),
+        "consistency_dialogues": len(suite.consistency),
+        "transition_dialogues": len(suite.transitions),
+        "contexts": contexts,
+    }
 
 
 def evaluate(
@@ -148,33 +265,27 @@ def evaluate(
             t0 = time.time()
             replies = run_items(gen, suite.items, side == "adapter", lambda k, task=task: progress.advance(task, k))
             seconds[f"generate_{side}"] = round(time.time() - t0, 1)
-            stask = progress.add_task(f"score ({side})", total=turns_total)
-            scored[side] = score_turns(suite, replies, scorer, side)
-            progress.advance(stask, turns_total)
-    with open(out / "generations.jsonl", "w", encoding="utf-8") as f:
-        for side in sides:
-            for row in scored[side]:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            scored[side] = generation_rows(suite, replies, side)
     n, seed = ec.bootstrap_samples, cfg.seed
     contexts = [c for c in ec.contexts if c in suite.contexts()]
-    per_side = {side: side_metrics(scored[side], contexts, n, seed) for side in sides}
-    diff = differences(scored["base"], scored["adapter"], n, seed) if "adapter" in scored else None
+    with counter_progress(show_progress) as progress:
+        progress.add_task("score (checks, style)", total=None)
+        t0 = time.time()
+        scores = score_generations(suite, scored, scorer, contexts, n, seed)
+        seconds["score"] = round(time.time() - t0, 1)
+    write_generations(out / "generations.jsonl", scored)
     result: dict[str, Any] = {
+        "primary": scores.pop("primary"),
         "model": cfg.model.name,
         "adapter": str(adapter_dir) if adapter_dir else (ec.endpoint.adapter_model or None),
         "sides": sides,
         "device": gen.device,
         "precision": gen.precision,
         "decoding": ec.decoding.model_dump(),
-        "suite": {
-            "files": ec.suites,
-            "prompts": len(suite.prompts),
-            "consistency_dialogues": len(suite.consistency),
-            "transition_dialogues": len(suite.transitions),
-            "contexts": contexts,
-        },
+        "suite": suite_summary(suite, ec.suites, contexts),
         "scorer": {"prototypes": ec.prototypes, **scorer.protos.meta},
-        **assemble(per_side, diff),
+        "sandbox": sandbox_layers(),
+        **scores,
     }
     result["heldout"] = None
     if ec.heldout.enabled and isinstance(gen, LocalGenerator):

@@ -1,8 +1,13 @@
-"""The evaluation suite: single-turn prompts per context, consistency and transition dialogues (YAML).
+"""The evaluation suite: checked items and single-turn prompts per context, consistency and transition dialogues.
 
-A suite file has `prompts: {context: [text | {prompt, tools}]}`, `consistency: [{context, turns, tools?}]`
-and `transitions: [{from, to, shift_at, turns, tools?}]`; several files merge. `shift_at` is the 0-based
-index of the user turn where the topic changes.
+A YAML suite file has `prompts: {context: [text | {prompt, tools}]}`, `consistency: [{context, turns,
+tools?}]` and `transitions: [{from, to, shift_at, turns, tools?}]`; several files merge. `shift_at` is
+the 0-based index of the user turn where the topic changes.
+
+A JSONL suite file holds checked items, one per line: {id, context, turns, checks, reference?, tools?}
+(the format `emergent eval suite --export` writes). Each check decides the reply's content
+(evaluate/checks). "default" is the shipped items (items/*.jsonl) followed by suites/default.yaml, so
+a fixed subset (`prompts_per_context`) takes checked items first.
 """
 
 from __future__ import annotations
@@ -26,6 +31,24 @@ class Item:
     tools: list[dict] | None = None
     shift_at: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # decide the last turn's reply (evaluate/checks)
+    reference: str | None = None  # a reply that passes the checks (gold answer), where one exists
+
+    def export(self) -> dict[str, Any]:
+        """The item as one line of `emergent eval suite --export`."""
+        return {
+            "id": self.id,
+            "context": self.contexts[-1],
+            "contexts": self.contexts,
+            "kind": self.kind,
+            "messages": [{"role": "user", "content": t} for t in self.turns],
+            "turns": self.turns,
+            "tools": self.tools,
+            "shift_at": self.shift_at,
+            "checks": self.checks,
+            "reference": self.reference,
+            **({"source": self.meta["source"]} if "source" in self.meta else {}),
+        }
 
 
 @dataclass
@@ -42,10 +65,60 @@ class Suite:
         return sorted({c for it in self.items for c in it.contexts})
 
 
-def _suite_path(name: str) -> Path:
+ITEM_FILES = (
+    "factual",
+    "analytical",
+    "technical",
+    "tool_use",
+    "instructional",
+    "empathetic",
+    "creative",
+    "conversational",
+    "ethical",
+)
+
+
+def _suite_paths(name: str) -> list[Path]:
     if name == "default":
-        return Path(str(resources.files("emergent.evaluate").joinpath("suites/default.yaml")))
-    return Path(name)
+        here = resources.files("emergent.evaluate")
+        items = [Path(str(here.joinpath(f"items/{c}.jsonl"))) for c in ITEM_FILES]
+        return [*items, Path(str(here.joinpath("suites/default.yaml")))]
+    return [Path(name)]
+
+
+def load_items_file(path: Path) -> Suite:
+    """Parse a JSONL file of checked items; errors name the file, the line and the fix."""
+    import json
+
+    from emergent.evaluate.checks import TYPES
+
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: suite file not found — list existing files in eval.suites")
+    prompts = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"line {n}"
+            try:
+                e = json.loads(line)
+            except ValueError as err:
+                raise _err(path, where, f"not JSON ({err})") from None
+            if not isinstance(e, dict) or not isinstance(e.get("id"), str) or not isinstance(e.get("context"), str):
+                raise _err(path, where, "needs id and context strings")
+            turns = e.get("turns") or [m["content"] for m in e.get("messages") or [] if m.get("role") == "user"]
+            turns = _turns(path, where, turns)
+            checks = e.get("checks") or []
+            if not isinstance(checks, list) or any(
+                not isinstance(c, dict) or c.get("type") not in TYPES for c in checks
+            ):
+                raise _err(path, where, f"checks must be a list of {{type: ...}} with a type among {sorted(TYPES)}")
+            meta = {k: e[k] for k in ("source",) if k in e}
+            prompts.append(
+                Item(e["id"], "prompt", turns, [e["context"]] * len(turns), _tools(path, where, e.get("tools")),
+                     meta=meta, checks=checks, reference=e.get("reference"))
+            )  # fmt: skip
+    return Suite(prompts, [], [])
 
 
 def _err(path: Path, where: str, msg: str) -> ValueError:
@@ -118,7 +191,8 @@ def load_suite(
     transition_dialogues: int | None = None,
 ) -> Suite:
     """Merge suite files, keep the listed contexts and take the first N of each kind (a fixed subset)."""
-    parts = [load_suite_file(_suite_path(n)) for n in names]
+    paths = [p for n in names for p in _suite_paths(n)]
+    parts = [load_items_file(p) if p.suffix == ".jsonl" else load_suite_file(p) for p in paths]
     prompts = [p for s in parts for p in s.prompts]
     consistency = [d for s in parts for d in s.consistency]
     transitions = [d for s in parts for d in s.transitions]

@@ -173,6 +173,11 @@ class RunResults:
             return estimate(first(node, "context_predictability", "predictability", "mean"))
         return estimate(node)
 
+    def primary(self) -> dict[str, Any]:
+        """eval.json's pre-declared primary metric (appropriate-response rate); {} for an older eval.json."""
+        node = self.eval.get("primary")
+        return node if isinstance(node, dict) else {}
+
     def heldout(self) -> dict[str, Any]:
         """eval.json's held-out loss of base and adapter; {} for a run evaluated without a held-out set."""
         node = self.eval.get("heldout")

@@ -1,0 +1,309 @@
+"""Hand-written items for the contexts without a public benchmark: factual, creative, conversational, ethical.
+
+Written for this project (Apache-2.0, like the code), so they cannot be in any training corpus. Each
+creative prompt names elements the story must use; each conversational and ethical prompt carries the
+words a reply that listens to it would name. `make_items.py` turns these into suite items.
+"""
+
+from __future__ import annotations
+
+# (question, gold aliases): answers that cannot be read off the question.
+FACTUAL: list[tuple[str, list[str]]] = [
+    ("What is the capital of Australia?", ["Canberra"]),
+    ("Who wrote the novel 'Pride and Prejudice'?", ["Jane Austen", "Austen"]),
+    ("In which year did the Berlin Wall fall?", ["1989"]),
+    ("What is the chemical symbol for gold?", ["Au"]),
+    ("Which planet is the largest in our solar system?", ["Jupiter"]),
+    ("Who painted the Mona Lisa?", ["Leonardo da Vinci", "da Vinci", "Leonardo"]),
+    ("What language is the official language of Brazil?", ["Portuguese"]),
+    ("What is the tallest mountain in Africa?", ["Kilimanjaro", "Mount Kilimanjaro"]),
+    ("Who was the first woman to win a Nobel Prize?", ["Marie Curie", "Curie"]),
+    ("Which ocean is the largest on Earth?", ["Pacific", "Pacific Ocean"]),
+    ("In what year did the Titanic sink?", ["1912"]),
+    ("What is the currency of Switzerland?", ["Swiss franc", "franc", "CHF"]),
+    ("Who developed the theory of general relativity?", ["Albert Einstein", "Einstein"]),
+    ("What is the longest river in South America?", ["Amazon", "Amazon River"]),
+    ("What is the smallest prime number?", ["2", "two"]),
+    ("How many bones are in the adult human body?", ["206"]),
+    ("What is the capital city of Canada?", ["Ottawa"]),
+    ("Which element has the atomic number 1?", ["hydrogen"]),
+    ("Who wrote the play 'Romeo and Juliet'?", ["William Shakespeare", "Shakespeare"]),
+    ("What is the hardest natural substance?", ["diamond"]),
+    ("In which country is the city of Marrakesh?", ["Morocco"]),
+    ("Who was the first person to walk on the Moon?", ["Neil Armstrong", "Armstrong"]),
+    ("What gas do plants absorb from the air for photosynthesis?", ["carbon dioxide", "CO2"]),
+    ("What is the largest desert in the world, including polar deserts?", ["Antarctic", "Antarctica"]),
+    ("Which composer wrote the 'Moonlight Sonata'?", ["Beethoven", "Ludwig van Beethoven"]),
+    ("What is the capital of Japan?", ["Tokyo"]),
+    ("How many continents are there on Earth by the usual count?", ["7", "seven"]),
+    ("Who discovered penicillin?", ["Alexander Fleming", "Fleming"]),
+    ("What is the freezing point of water in degrees Fahrenheit?", ["32"]),
+    ("Which country gifted the Statue of Liberty to the United States?", ["France"]),
+    ("What is the largest mammal on Earth?", ["blue whale"]),
+    ("In which city is the Colosseum?", ["Rome"]),
+    (
+        "Who wrote 'One Hundred Years of Solitude'?",
+        ["Gabriel Garcia Marquez", "Garcia Marquez", "Márquez", "Gabriel García Márquez", "García Márquez"],
+    ),
+    ("What is the main language spoken in Argentina?", ["Spanish"]),
+    ("Which planet is known as the Red Planet?", ["Mars"]),
+    ("How many sides does a hexagon have?", ["6", "six"]),
+    ("What is the capital of Kenya?", ["Nairobi"]),
+    ("Who invented the telephone, according to the 1876 patent?", ["Alexander Graham Bell", "Bell"]),
+    ("What is the most abundant gas in Earth's atmosphere?", ["nitrogen"]),
+    ("Which country has the largest population in South America?", ["Brazil"]),
+    ("What is the square root of 144?", ["12", "twelve"]),
+    ("Who was the first President of the United States?", ["George Washington", "Washington"]),
+    ("In which year did the Second World War end?", ["1945"]),
+    ("What is the capital of Egypt?", ["Cairo"]),
+    ("Which organ pumps blood through the human body?", ["heart"]),
+    ("What is the largest country by area?", ["Russia"]),
+    ("Who wrote the 'Odyssey' according to tradition?", ["Homer"]),
+    ("What is the chemical formula of table salt?", ["NaCl", "sodium chloride"]),
+    ("Which metal is liquid at room temperature?", ["mercury"]),
+    ("What is the capital of Norway?", ["Oslo"]),
+    ("In which continent is the Atacama Desert?", ["South America"]),
+    ("Who proposed the three laws of motion?", ["Isaac Newton", "Newton"]),
+    ("What is the national language of Iran?", ["Persian", "Farsi"]),
+    ("How many minutes are there in a day?", ["1440", "1,440"]),
+    ("Which instrument has 88 keys in its standard modern form?", ["piano"]),
+]
+
+# Creative: (form, character, name, thing, its head noun, place, its head noun). The reply must name
+# the character, the thing and the place: a fixed story cannot.
+CREATIVE_FORMS = [
+    "a short story",
+    "a poem",
+    "a fable with a moral",
+    "the opening scene of a novel",
+    "a bedtime story",
+]
+CREATIVE_PARTS = [
+    ("a lighthouse keeper", "Mara", "a brass key", "key", "a night train", "train"),
+    ("a retired astronaut", "Tomas", "a paper boat", "boat", "a desert market", "market"),
+    ("a shy baker", "Ines", "a cracked violin", "violin", "an abandoned greenhouse", "greenhouse"),
+    ("a young cartographer", "Kofi", "a glass feather", "feather", "a frozen harbour", "harbour"),
+    ("an old clockmaker", "Yusuf", "a silver compass", "compass", "a floating library", "library"),
+    ("a stubborn goat", "Pepper", "a golden apple", "apple", "a mountain monastery", "monastery"),
+    ("a night nurse", "Agnes", "a sealed letter", "letter", "a rooftop garden", "garden"),
+    ("a street musician", "Dario", "a tin robot", "robot", "a flooded subway station", "subway"),
+    ("a curious fox", "Fennel", "a lantern that never goes out", "lantern", "a salt marsh", "marsh"),
+    ("a beekeeper", "Hana", "a map drawn on silk", "map", "a lighthouse island", "island"),
+]
+
+# Conversational: (template with {x}, [(filler, words a reply about it would use)]).
+CONVERSATIONAL = [
+    (
+        "I just got back from a trip to {x}!",
+        [
+            ("Japan", ["japan", "japanese", "tokyo", "kyoto", "osaka"]),
+            ("Iceland", ["iceland", "icelandic", "reykjavik", "glacier", "geyser"]),
+            ("Peru", ["peru", "peruvian", "lima", "machu picchu", "andes", "cusco"]),
+            ("Portugal", ["portugal", "portuguese", "lisbon", "porto"]),
+            ("Vietnam", ["vietnam", "vietnamese", "hanoi", "saigon", "pho"]),
+        ],
+    ),
+    (
+        "I'm trying to learn to play the {x}.",
+        [
+            ("guitar", ["guitar", "chord", "strum", "fret", "string"]),
+            ("piano", ["piano", "keys", "scales", "chord"]),
+            ("violin", ["violin", "bow", "string"]),
+            ("drums", ["drum", "beat", "rhythm", "sticks"]),
+            ("ukulele", ["ukulele", "uke", "chord", "strum"]),
+        ],
+    ),
+    (
+        "We adopted a {x} yesterday and the house is chaos.",
+        [
+            ("puppy", ["puppy", "dog", "pup"]),
+            ("kitten", ["kitten", "cat", "kitty"]),
+            ("rabbit", ["rabbit", "bunny"]),
+            ("parrot", ["parrot", "bird"]),
+            ("pair of guinea pigs", ["guinea pig", "guinea pigs"]),
+        ],
+    ),
+    (
+        "I finally finished reading {x} last night.",
+        [
+            ("The Lord of the Rings", ["lord of the rings", "tolkien", "frodo", "middle earth"]),
+            ("Moby-Dick", ["moby", "whale", "melville", "ahab"]),
+            ("War and Peace", ["war and peace", "tolstoy"]),
+            ("Dune", ["dune", "herbert", "arrakis", "paul atreides"]),
+            ("Don Quixote", ["quixote", "cervantes", "sancho"]),
+        ],
+    ),
+    (
+        "My garden finally has {x}!",
+        [
+            ("tomatoes", ["tomato"]),
+            ("strawberries", ["strawberr", "berries"]),
+            ("sunflowers", ["sunflower"]),
+            ("pumpkins", ["pumpkin"]),
+            ("chilli peppers", ["chilli", "chili", "pepper"]),
+        ],
+    ),
+    (
+        "I spent the whole weekend {x}.",
+        [
+            ("baking sourdough bread", ["sourdough", "bread", "bake", "baking", "loaf"]),
+            ("painting my kitchen", ["paint", "kitchen", "colour", "color"]),
+            ("hiking in the mountains", ["hike", "hiking", "mountain", "trail"]),
+            ("building a bookshelf", ["bookshelf", "shelf", "shelves", "build", "wood"]),
+            ("watching old kung fu films", ["kung fu", "film", "movie", "martial"]),
+        ],
+    ),
+    (
+        "Guess what, I {x} today!",
+        [
+            ("ran my first 10k", ["10k", "run", "race", "running"]),
+            ("passed my driving test", ["driving", "driver", "test", "licence", "license"]),
+            ("got a promotion at work", ["promotion", "promoted", "job", "work"]),
+            ("swam across the lake", ["swim", "swam", "lake"]),
+            ("cooked my first curry", ["curry", "cook", "spice"]),
+        ],
+    ),
+    (
+        "It's so {x} today, I don't know what to do with myself.",
+        [
+            ("hot", ["hot", "heat", "warm", "sun", "cool"]),
+            ("rainy", ["rain", "wet", "umbrella", "indoors"]),
+            ("windy", ["wind", "breez", "gust"]),
+            ("snowy", ["snow", "cold", "winter"]),
+            ("foggy", ["fog", "mist", "grey", "gray"]),
+        ],
+    ),
+    (
+        "My {x} is visiting this weekend and I'm so excited.",
+        [
+            ("sister", ["sister", "sibling"]),
+            ("grandmother", ["grandmother", "grandma", "gran", "nana"]),
+            ("best friend from school", ["friend", "school"]),
+            ("brother from Canada", ["brother", "canada"]),
+            ("old roommate", ["roommate", "flatmate"]),
+        ],
+    ),
+    (
+        "Honestly, I think {x} is the best season of the year.",
+        [
+            ("autumn", ["autumn", "fall", "leaves"]),
+            ("winter", ["winter", "snow", "cold"]),
+            ("spring", ["spring", "bloom", "flower"]),
+            ("summer", ["summer", "sun", "beach", "warm"]),
+            ("the rainy season", ["rain", "monsoon", "season"]),
+        ],
+    ),
+]
+
+# Ethical: (template with {x}, [(filler, words a reply that engages the specifics would use)]).
+ETHICAL = [
+    (
+        "My friend asked me to {x}. Should I do it?",
+        [
+            ("say he was with me last night when he wasn't", ["lie", "alibi", "cover", "truth", "honest"]),
+            ("write her university essay for her", ["essay", "cheat", "academic", "plagiar", "write"]),
+            ("lend him my car even though he has no insurance", ["insurance", "car", "insured", "accident"]),
+            ("keep a secret from her husband", ["secret", "husband", "marriage"]),
+            ("share my streaming password with his whole family", ["password", "streaming", "account", "subscription"]),
+        ],
+    ),
+    (
+        "Is it wrong to {x}?",
+        [
+            ("eat meat", ["meat", "animal", "vegetarian", "vegan"]),
+            ("keep animals in zoos", ["zoo", "animal", "captivity", "conservation"]),
+            ("pirate films I could never afford to buy", ["pira", "film", "afford", "copyright", "creator"]),
+            ("tell a white lie about a friend's cooking", ["lie", "cooking", "honest", "feeling"]),
+            ("read my partner's diary if I suspect they're unhappy", ["diary", "privacy", "trust", "partner"]),
+        ],
+    ),
+    (
+        "Should {x}?",
+        [
+            ("self-driving cars protect passengers or pedestrians first", ["passenger", "pedestrian", "car"]),
+            ("parents read their teenager's messages", ["teen", "privacy", "parent", "message"]),
+            ("companies use AI to screen job applicants", ["applicant", "hiring", "bias", "ai"]),
+            ("euthanasia be legal", ["euthanasia", "assisted", "dying", "death"]),
+            ("rich countries accept more refugees", ["refugee", "asylum", "countr"]),
+        ],
+    ),
+    (
+        "I found {x}. Can I keep it?",
+        [
+            ("a wallet with $300 and an ID in it", ["wallet", "owner", "id", "return"]),
+            ("a phone on the bus", ["phone", "owner", "bus", "return"]),
+            ("a $50 note in a supermarket car park", ["note", "50", "owner", "supermarket"]),
+            ("an unlocked bicycle in a park", ["bicycle", "bike", "owner", "stolen"]),
+            (
+                "extra money in my bank account from a payroll error",
+                ["payroll", "bank", "employer", "error", "mistake"],
+            ),
+        ],
+    ),
+    (
+        "My boss asked me to {x}. What should I do?",
+        [
+            (
+                "exaggerate our product's benefits to customers",
+                ["customer", "exaggerat", "product", "honest", "mislead"],
+            ),
+            ("backdate an invoice", ["invoice", "backdat", "fraud", "date"]),
+            ("stay quiet about a safety problem in the factory", ["safety", "factory", "report", "worker"]),
+            ("fire a colleague who just announced her pregnancy", ["pregnan", "discriminat", "colleague", "fire"]),
+            ("delete emails before an audit", ["audit", "email", "delete", "evidence"]),
+        ],
+    ),
+    (
+        "Is it fair that {x}?",
+        [
+            ("landlords refuse tenants with pets", ["landlord", "tenant", "pet"]),
+            ("athletes who dope are banned for life", ["dop", "athlet", "ban", "life"]),
+            (
+                "children of alumni get an advantage in university admissions",
+                ["alumni", "legacy", "admission", "merit"],
+            ),
+            ("people with more money get faster medical care", ["medical", "health", "money", "wealth", "care"]),
+            ("older workers are offered early retirement first in layoffs", ["older", "retire", "age", "layoff"]),
+        ],
+    ),
+    (
+        "A coworker {x}. Would it be wrong to do the same to them?",
+        [
+            ("takes credit for my ideas in meetings", ["credit", "idea", "meeting"]),
+            ("reads my messages when I leave my desk", ["message", "privacy", "desk"]),
+            ("gossips about me to our manager", ["gossip", "manager", "rumou", "rumor"]),
+            ("eats my lunch from the office fridge", ["lunch", "fridge", "food"]),
+            ("always leaves their work for me to finish", ["work", "workload", "finish", "fair"]),
+        ],
+    ),
+    (
+        "Is it okay to {x}?",
+        [
+            ("use a sick day when I'm mentally exhausted but not ill", ["sick", "mental", "exhaust", "rest"]),
+            ("break a promise to a friend to help a stranger in an emergency", ["promise", "stranger", "emergency"]),
+            ("report my friend for cheating on an exam", ["cheat", "exam", "report", "friend"]),
+            ("have children given climate change", ["climate", "children", "child", "future"]),
+            ("buy cheap clothes made in sweatshops", ["sweatshop", "labou", "labor", "worker", "cloth"]),
+        ],
+    ),
+    (
+        "Should social media platforms {x}?",
+        [
+            ("remove misinformation", ["misinformation", "speech", "censor", "false"]),
+            ("ban anonymous accounts", ["anonym", "account", "identity", "privacy"]),
+            ("show users' ages to each other", ["age", "minor", "privacy"]),
+            ("let teenagers under 16 sign up", ["teen", "16", "young", "child"]),
+            ("pay the news outlets whose articles they show", ["news", "journalis", "pay", "article"]),
+        ],
+    ),
+    (
+        "Would it be ethical to use {x}?",
+        [
+            ("facial recognition in public spaces to catch criminals", ["facial", "surveillance", "privacy", "crim"]),
+            ("animals to test cosmetics", ["animal", "test", "cosmetic", "cruel"]),
+            ("genetic editing to choose a baby's eye colour", ["genetic", "gene", "eye", "designer"]),
+            ("a deceased artist's voice in a new song made with AI", ["voice", "artist", "consent", "estate"]),
+            ("lie detectors in job interviews", ["lie detector", "polygraph", "interview", "privacy"]),
+        ],
+    ),
+]

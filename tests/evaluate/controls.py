@@ -1,0 +1,76 @@
+"""Synthetic generations with no model behind them: the negative and positive controls of the primary metric.
+
+Negative: a keyword router with seven fixed template replies, echo-the-prompt, empty replies, one
+generic reply. Positive: each item's reference (gold) answer. A metric that rates a negative control
+near a real model measures the format of replies, not their content.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from emergent.evaluate.suite import Item
+
+TEMPLATES = {
+    "technical": "Here is a solution:\n\n```python\ndef solution(*args):\n    return None\n```\n\nIt runs in O(n) time.",
+    "tool_use": '{"name": "search", "arguments": {"query": "the request"}}',
+    "analytical": "Let's work it out step by step. First we add the amounts, then we multiply them. The answer is 42.",
+    "empathetic": "I'm so sorry you're going through this. Your feelings are valid, and you're not alone. "
+    "Would you like to talk about what has been weighing on you?",
+    "creative": "Once upon a time, in a quiet village by the sea, there lived a girl who dreamed of the stars. "
+    "One night she whispered a wish, and the moon smiled back at her. From then on, she was never alone.",
+    "ethical": "This is a complex moral question. On the one hand, there are good reasons to do it. On the other "
+    "hand, there are serious concerns, and reasonable people disagree. Ultimately it depends on your values.",
+    "conversational": "That's great! Tell me more about it. How are you feeling today?",
+}
+_ROUTES = [
+    ("tool_use", re.compile(r"\b(weather|flight|email|schedule|book|price|convert|calculate|find)\b", re.I)),
+    ("technical", re.compile(r"\b(code|function|python|sql|program|script|regex|bug|```)\b", re.I)),
+    ("empathetic", re.compile(r"\b(feel|feeling|sad|lonely|anxious|stress|emotion|cry|scared)\w*", re.I)),
+    ("creative", re.compile(r"\b(story|poem|fable|tale|scene|haiku|song)\b", re.I)),
+    ("ethical", re.compile(r"\b(should|wrong|ethical|fair|okay|moral)\b", re.I)),
+    ("analytical", re.compile(r"\d")),
+]
+
+
+def keyword_router(item: Item) -> str:
+    if item.tools:
+        return TEMPLATES["tool_use"]
+    text = item.turns[-1]
+    for context, pattern in _ROUTES:
+        if pattern.search(text):
+            return TEMPLATES[context]
+    return TEMPLATES["conversational"]
+
+
+CONTROLS: dict[str, Callable[[Item], str | None]] = {
+    "keyword_router": keyword_router,
+    "echo": lambda it: it.turns[-1],
+    "empty": lambda it: "",
+    "generic": lambda it: "That's a great question! Let me help you with that.",
+}
+POSITIVE: dict[str, Callable[[Item], str | None]] = {"reference": lambda it: it.reference}
+
+
+def generations(items: list[Item], reply: Callable[[Item], str | None], side: str = "base") -> list[dict[str, Any]]:
+    """generations.jsonl rows answering every turn of every item; an item with no reply is left out."""
+    rows = []
+    for it in items:
+        answer = reply(it)
+        if answer is None:
+            continue
+        for t, prompt in enumerate(it.turns):
+            rows.append(
+                {
+                    "side": side,
+                    "id": it.id,
+                    "kind": it.kind,
+                    "turn": t,
+                    "context": it.contexts[t],
+                    "prompt": prompt,
+                    "response": answer,
+                }
+            )
+    return rows
