@@ -34,6 +34,9 @@ CHANGES = [
     ("max_examples_per_phase", 5, "training.max_examples_per_phase"),
     ("lr_scheduler", "linear", "training.lr_scheduler"),
     ("warmup_ratio", 0.1, "training.warmup_ratio"),
+    ("lr_scale", 10.0, "training.lr_scale"),
+    ("curriculum", False, "training.curriculum"),
+    ("no_curriculum_learning_rate", 1e-4, "training.no_curriculum_learning_rate"),
     ("phases", [{"name": "p", "learning_rate": 1.0}], "training.phases"),
     ("peft", {"r": 8}, "peft"),
     ("base_model", "other", "model.name"),
@@ -83,6 +86,17 @@ def test_resume_with_another_batch_size_is_refused_and_leaves_the_run_alone(inte
     with pytest.raises(ValueError, match=r"training\.batch_size: the run started with 1, now 2"):
         train(cfg, interrupted["data"], out, resume=True, show_progress=False)
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+
+
+def test_resume_with_another_lr_scale_or_without_the_curriculum_is_refused(interrupted, tiny_model_dir):
+    out = interrupted["out"]
+    _unfinish(out)
+    cfg = make_config(tiny_model_dir, interrupted["tmp"], **QUICK, lr_scale=10)
+    with pytest.raises(ValueError, match=r"training\.lr_scale: the run started with 1\.0, now 10\.0"):
+        train(cfg, interrupted["data"], out, resume=True, show_progress=False)
+    cfg = make_config(tiny_model_dir, interrupted["tmp"], **QUICK, curriculum=False)
+    with pytest.raises(ValueError, match=r"training\.curriculum: the run started with True, now False"):
+        train(cfg, interrupted["data"], out, resume=True, show_progress=False)
 
 
 def test_resume_with_another_process_count_is_refused(interrupted, tiny_model_dir):

@@ -134,6 +134,15 @@ class TrainingConfig(BaseModel):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     report_to: list[Literal["tensorboard", "wandb"]] = Field(default_factory=list)
     seed: int | None = None  # None: the run's top-level seed
+    # Multiplies every phase's learning_rate, keeping their ratios (a learning-rate sweep without
+    # rewriting the phase list).
+    lr_scale: float = Field(default=1.0, gt=0)
+    # False: the control run — every conversation the phases train on, once, shuffled into one phase,
+    # trained for as many optimizer steps as the curriculum would take, on one warmup + cosine schedule.
+    curriculum: bool = True
+    # The peak rate of that one schedule (used as given, lr_scale does not apply); None: the
+    # curriculum's rates (after lr_scale) averaged with each phase weighted by its steps.
+    no_curriculum_learning_rate: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _unique_phase_names(self) -> TrainingConfig:
@@ -143,4 +152,13 @@ class TrainingConfig(BaseModel):
             raise ValueError(f"phase {dupes[0]!r} is listed twice — give each phase a unique name")
         if not self.phases:
             raise ValueError("no phases — list at least one phase with a name and a learning_rate")
+        if self.curriculum and self.no_curriculum_learning_rate is not None:
+            raise ValueError(
+                "no_curriculum_learning_rate is set but curriculum is true, so nothing would use it — set "
+                "training.curriculum: false, or remove no_curriculum_learning_rate"
+            )
         return self
+
+    def scaled_phases(self) -> list[PhaseConfig]:
+        """The phases at the rates they train at: each learning_rate times lr_scale."""
+        return [p.model_copy(update={"learning_rate": p.learning_rate * self.lr_scale}) for p in self.phases]

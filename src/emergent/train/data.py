@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from emergent.data.store import read_conversations
+from emergent.schema import make_id
 from emergent.train.config import PhaseConfig, TrainingConfig
 from emergent.train.packing import one_per_row, pack
 from emergent.train.render import Example, encode
@@ -38,14 +41,36 @@ def missing_phase_files(data_dir: Path, phases: list[PhaseConfig]) -> list[Path]
     return [phase_file(data_dir, p.name) for p in phases if not phase_file(data_dir, p.name).is_file()]
 
 
-def load_phase(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, tokenizer: Any, seed: int) -> PhaseData:
-    """Rows for `phase`; examples with no assistant token left (after truncation) are dropped and counted."""
-    path = phase_file(data_dir, phase.name)
-    convs = list(read_conversations(path))
+def phase_conversations(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, seed: int) -> list[dict]:
+    """The conversations `phase` trains on: its file, shuffled (seeded), cut to its max_examples."""
+    convs = list(read_conversations(phase_file(data_dir, phase.name)))
     random.Random(seed).shuffle(convs)
     limit = phase.max_examples or training.max_examples_per_phase
-    if limit:
-        convs = convs[:limit]
+    return convs[:limit] if limit else convs
+
+
+def load_phase(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, tokenizer: Any, seed: int) -> PhaseData:
+    """Rows for `phase`; examples with no assistant token left (after truncation) are dropped and counted."""
+    convs = phase_conversations(data_dir, phase, training, seed)
+    return encode_phase(convs, training, tokenizer, phase_file(data_dir, phase.name))
+
+
+def distinct_conversations(groups: Iterable[list[dict]]) -> list[dict]:
+    """Each conversation once, in first-seen order: the curate stage repeats earlier phases' records
+    (same `_id`) in the phases that mix every category. A record without an `_id` (a hand-written
+    file) is keyed by the id its content would get."""
+    seen: set[str] = set()
+    out = []
+    for conv in itertools.chain.from_iterable(groups):
+        key = conv.get("_id") or make_id(conv.get("_source") or "", conv["messages"], conv.get("tools"))
+        if key not in seen:
+            seen.add(key)
+            out.append(conv)
+    return out
+
+
+def encode_phase(convs: list[dict], training: TrainingConfig, tokenizer: Any, path: Path) -> PhaseData:
+    """Tokenise and pack `convs` (read from `path`, named in errors) into a phase's rows."""
     examples: list[Example] = []
     dropped: Counter[str] = Counter()
     categories: Counter[str] = Counter()

@@ -69,6 +69,9 @@ def run_settings(cfg: RunConfig, data_dir: Path, world_size: int, seed: int) -> 
         "max_examples_per_phase": t.max_examples_per_phase,
         "lr_scheduler": t.lr_scheduler,
         "warmup_ratio": t.warmup_ratio,
+        "lr_scale": t.lr_scale,
+        "curriculum": t.curriculum,
+        "no_curriculum_learning_rate": t.no_curriculum_learning_rate,
         "phases": [
             p.model_dump(include={"name", "learning_rate", "epochs", "max_steps", "max_examples"}) for p in t.phases
         ],  # fmt: skip

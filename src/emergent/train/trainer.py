@@ -1,7 +1,8 @@
 """The curriculum trainer: one LoRA adapter continued through every phase, each with its own schedule.
 
 Layout of OUT: adapter/ (final), phases/<phase>/adapter/ + phase.json, checkpoints/, metrics.jsonl,
-train_summary.json. Runs the same in one process or under `accelerate launch` (DDP, FSDP, DeepSpeed):
+train_summary.json; with `training.curriculum: false` the one phase is mixed_no_curriculum (`plan_mixture`).
+Runs the same in one process or under `accelerate launch` (DDP, FSDP, DeepSpeed):
 `training.batch_size` is per process, so the effective batch is batch_size x gradient_accumulation x
 processes, and the loss is divided by the global count of loss-bearing tokens so that every token
 weighs the same whichever process or micro-batch it lands in.
@@ -16,6 +17,7 @@ import shutil
 import time
 import warnings
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,14 @@ from emergent.train import checkpoint as ckpt
 from emergent.train import engine, resume_guard
 from emergent.train.attention import flat_batches
 from emergent.train.config import PhaseConfig, TrainingConfig
-from emergent.train.data import PhaseData, load_phase, missing_phase_files
+from emergent.train.data import (
+    PhaseData,
+    distinct_conversations,
+    encode_phase,
+    load_phase,
+    missing_phase_files,
+    phase_conversations,
+)
 from emergent.train.loss import PackedLoss
 from emergent.train.model import (
     add_adapter,
@@ -61,6 +70,69 @@ class RowOrder:
         if epoch not in self._perms:
             self._perms = {epoch: random.Random(self.seed * 100_003 + epoch).sample(range(self.n), self.n)}
         return self._perms[epoch][i]
+
+
+# The one phase of a `training.curriculum: false` run.
+NO_CURRICULUM_PHASE = "mixed_no_curriculum"
+
+
+def _phase_plan(
+    k: int, phase: PhaseConfig, t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, per_step: int
+) -> tuple[PhaseData, int]:
+    """Phase k's rows and its number of optimizer steps."""
+    data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
+    epochs, max_steps = phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
+    return data, phase_steps(len(data.rows), per_step, epochs, max_steps)
+
+
+@dataclass
+class Mixture:
+    """The no-curriculum control: the curriculum's conversations as one phase, for the curriculum's steps."""
+
+    phase: PhaseConfig
+    data: PhaseData
+    steps: int
+    curriculum: list[PhaseConfig]  # at the rates they would have trained at
+    curriculum_steps: dict[str, int]
+    rate_from: str
+
+    def summary(self) -> dict:
+        return {
+            "learning_rate": self.phase.learning_rate,
+            "learning_rate_from": self.rate_from,
+            "steps": self.steps,
+            "conversations": self.data.conversations,
+            "curriculum": [
+                {"name": p.name, "learning_rate": p.learning_rate, "steps": self.curriculum_steps[p.name]}
+                for p in self.curriculum
+            ],
+        }
+
+
+def plan_mixture(t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, per_step: int) -> Mixture:
+    """Every conversation the phases would train on, once, shuffled into one phase that takes as many
+    steps as the curriculum (planned phase by phase as `train` plans them) at one peak rate."""
+    curriculum = t.scaled_phases()
+    steps = {p.name: _phase_plan(k, p, t, data_dir, tokenizer, seed, per_step)[1] for k, p in enumerate(curriculum)}
+    convs = distinct_conversations(
+        phase_conversations(data_dir, p, t, seed * 1_000 + k) for k, p in enumerate(curriculum)
+    )
+    random.Random(seed * 1_000 + len(curriculum)).shuffle(convs)
+    total = sum(steps.values())
+    if t.no_curriculum_learning_rate is not None:
+        rate, rate_from = t.no_curriculum_learning_rate, "training.no_curriculum_learning_rate"
+    else:
+        # The same area under the peak rates as the curriculum: each phase's rate weighs by its steps.
+        rate = sum(p.learning_rate * steps[p.name] for p in curriculum) / total
+        rate_from = "step-weighted mean of the phase rates"
+    return Mixture(
+        phase=PhaseConfig(name=NO_CURRICULUM_PHASE, learning_rate=rate),
+        data=encode_phase(convs, t, tokenizer, Path(data_dir) / "phases"),
+        steps=total,
+        curriculum=curriculum,
+        curriculum_steps=steps,
+        rate_from=rate_from,
+    )
 
 
 def _has_run(out: Path) -> bool:
@@ -210,11 +282,14 @@ def train(
         if fresh:
             remove_run(out)
         resume_guard.record(out, settings)
+    per_step = t.batch_size * t.gradient_accumulation * world
+    mixture = None if t.curriculum else plan_mixture(t, data_dir, tokenizer, seed, per_step)
+    phases = [mixture.phase] if mixture else t.scaled_phases()
     # One optimizer for the run, prepared together with the model: FSDP2 and DeepSpeed point it at the
     # sharded parameters they create. Every phase restarts it (`_restart_optimizer`).
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad],
-        lr=t.phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
+        lr=phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
     )  # fmt: skip
     engine.configure(accelerator, t.batch_size, t.gradient_accumulation, t.max_grad_norm)
     wrapped, optimizer = accelerator.prepare(PackedLoss(model), optimizer)
@@ -225,7 +300,7 @@ def train(
 
     # Where a resume restarts: the first unfinished phase, at its latest complete checkpoint.
     done: dict[str, dict] = {}
-    for phase in t.phases:
+    for phase in phases:
         marker = ckpt.phase_done_file(out, phase.name)
         if not (resume and marker.is_file()):
             break
@@ -233,7 +308,7 @@ def train(
     metrics_path, validation_path = out / "metrics.jsonl", out / "validation.jsonl"
     if resume and main:
         k0 = len(done)
-        ck = ckpt.list_checkpoints(out, t.phases[k0].name) if k0 < len(t.phases) else []
+        ck = ckpt.list_checkpoints(out, phases[k0].name) if k0 < len(phases) else []
         _trim_metrics(metrics_path, k0, ck[-1][0] if ck else 0)
         _trim_metrics(validation_path, k0, ck[-1][0] if ck else 0)
     elif main:
@@ -249,15 +324,19 @@ def train(
     global_step = 0
     weights_from: Path | None = None  # adapter to load before the next phase that actually trains
     with counter_progress(show_progress and main) as progress:
-        for k, phase in enumerate(t.phases):
+        for k, phase in enumerate(phases):
             adapter_dir = out / "phases" / phase.name / "adapter"
             if phase.name in done:
                 summaries.append(done[phase.name])
                 global_step += done[phase.name]["steps"]
                 weights_from = adapter_dir
                 continue
+            if mixture:
+                data, steps = mixture.data, mixture.steps
+            else:
+                data, steps = _phase_plan(k, phase, t, data_dir, tokenizer, seed, per_step)
             summary = _train_phase(
-                k, phase, cfg, accelerator, model, wrapped, params, optimizer, tokenizer, pad_id, data_dir, out,
+                k, phase, cfg, accelerator, model, wrapped, params, optimizer, data, steps, pad_id, out,
                 seed, resume, weights_from, global_step, metrics_path, progress, validator,
             )  # fmt: skip
             weights_from = None
@@ -273,7 +352,7 @@ def train(
                 ckpt.prune_checkpoints(out, phase.name, keep=0)
             accelerator.wait_for_everyone()
 
-    last = out / "phases" / t.phases[-1].name / "adapter"
+    last = out / "phases" / phases[-1].name / "adapter"
     result = {
         "model": cfg.model.name,
         "peft": cfg.peft.model_dump(),
@@ -285,6 +364,9 @@ def train(
         "max_seq_len": t.max_seq_len,
         "effective_batch": t.batch_size * t.gradient_accumulation * world,
         "trainable_parameters": trainable,
+        "lr_scale": t.lr_scale,
+        "curriculum": t.curriculum,
+        "no_curriculum": mixture.summary() if mixture else None,
         "phases": summaries,
         "total_steps": global_step,
         "seconds": round(sum(s["seconds"] for s in summaries), 3),
@@ -324,9 +406,9 @@ def _train_phase(
     wrapped: torch.nn.Module,
     params: list[torch.nn.Parameter],
     optimizer: Any,
-    tokenizer: Any,
+    data: PhaseData,
+    total_steps: int,
     pad_id: int,
-    data_dir: Path,
     out: Path,
     seed: int,
     resume: bool,
@@ -340,13 +422,9 @@ def _train_phase(
 
     t = cfg.training
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
     per_step = t.batch_size * t.gradient_accumulation * world
     # Padding-free micro-batches where attention takes conversation boundaries from cu_seqlens.
     flat = flat_batches(t.packing, model)
-    total_steps = phase_steps(
-        len(data.rows), per_step, phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
-    )
     scheduler = make_scheduler(t.lr_scheduler, _restart_optimizer(optimizer, phase.learning_rate), t.warmup_ratio,
                                total_steps)  # fmt: skip
     order = RowOrder(len(data.rows), seed * 1_000 + k)
