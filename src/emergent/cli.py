@@ -8,6 +8,7 @@ import warnings
 import typer
 
 from emergent.errors import ConfigError, print_error
+from emergent.extras import missing_extra_message
 
 app = typer.Typer(
     help="Curate a diverse mixture, train one LoRA adapter through a curriculum, evaluate and report.",
@@ -46,4 +47,10 @@ def main() -> None:
         app()
     except ConfigError as err:
         print_error(err, "config error")
+        sys.exit(2)
+    except ModuleNotFoundError as err:
+        message = missing_extra_message(err)
+        if message is None:
+            raise
+        print_error(message, "missing extra")
         sys.exit(2)
