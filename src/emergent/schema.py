@@ -8,7 +8,8 @@ A record is a plain dict (fast to build and serialise at millions of rows):
                     "tool_calls": [{"id": "call_0", "type": "function",
                                     "function": {"name": "f", "arguments": "{\\"x\\": 1}"}}]},
                    {"role": "tool", "content": "...", "tool_call_id": "call_0", "name": "f"}],
-      "tools": [ {JSON schema of a function}, ... ] or None,
+      "tools": [{"type": "function", "function": {"name": "f", "description": "...",
+                                                    "parameters": {JSON schema}}}, ...] or None,
       "_id": "...", "_source": "gsm8k", "_category": "analytical" or None,
       "_license": "MIT", "_origin": "train.jsonl:12",
     }
@@ -51,6 +52,9 @@ CATEGORY_ALIASES: dict[str, str] = {
 
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 META_KEYS: tuple[str, ...] = ("_id", "_source", "_category", "_license", "_origin")
+# Optional columns a reader may set beside the messages: a preference pair's final replies
+# (hh-rlhf), for users who train with DPO later; the prompt is every message before the last.
+PAIR_KEYS: tuple[str, ...] = ("_chosen", "_rejected")
 
 
 class Function(TypedDict):
@@ -94,6 +98,24 @@ def tool_call(name: str, arguments: dict[str, Any] | str, index: int = 0) -> Too
     return {"id": f"call_{index}", "type": "function", "function": {"name": name, "arguments": args}}
 
 
+def tool_function(tool: dict) -> dict:
+    """The function schema inside a `tools` entry: `{name, description, parameters}`, from either shape."""
+    if tool.get("type") == "function" and isinstance(tool.get("function"), dict):
+        return tool["function"]
+    return tool
+
+
+def openai_tools(tools: list[dict] | None) -> list[dict] | None:
+    """`tools` in the OpenAI shape `{"type": "function", "function": {...}}`; bare function schemas are wrapped.
+
+    Records store this shape (what chat templates with tool support and OpenAI-style servers expect);
+    readers and configs that still write bare `{name, description, parameters}` schemas keep working.
+    """
+    if not tools:
+        return None
+    return [{"type": "function", "function": tool_function(t)} if isinstance(t, dict) else t for t in tools]
+
+
 def make_id(source: str, messages: list[Message], tools: list[dict] | None = None) -> str:
     """Stable id from the source name and the content: the same record always gets the same id."""
     h = hashlib.blake2b(digest_size=12)
@@ -114,10 +136,11 @@ def make_conversation(
     license: str | None = None,
     tools: list[dict] | None = None,
 ) -> Conversation:
-    """Assemble a record with its metadata beside the messages."""
+    """Assemble a record with its metadata beside the messages (`tools` stored in the OpenAI shape)."""
+    tools = openai_tools(tools)
     return {
         "messages": messages,
-        "tools": tools or None,
+        "tools": tools,
         "_id": make_id(source, messages, tools),
         "_source": source,
         "_category": category,
@@ -131,11 +154,20 @@ def validate_conversation(conv: Conversation) -> str | None:
 
     Rules: at least one user and one assistant turn; system only first; no two user turns in a row;
     the first non-system turn is the user's; every assistant turn has text or tool calls; every tool
-    message answers a tool call; tool-call arguments are JSON.
+    message answers a tool call; tool-call arguments are JSON; every `tools` entry is a function schema
+    with a name (OpenAI shape, or the bare schema it wraps).
     """
     messages = conv.get("messages")
     if not isinstance(messages, list) or not messages:
         return "no_messages"
+    tools = conv.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+            return "bad_tool_schema"
+        for t in tools:
+            fn = tool_function(t)
+            if not isinstance(fn.get("name"), str) or not isinstance(fn.get("parameters", {}), dict):
+                return "bad_tool_schema"
     prev = None
     pending_calls = 0
     saw_user = saw_assistant = False

@@ -85,6 +85,8 @@ def make_config(folder: Path, workers: int = 0, extra: dict | None = None) -> Pa
             "workers": workers,
             "chunk_size": 64,
             "decontaminate": {"files": ["eval_prompts.txt"], "eval_suites": False},
+            # Three buckets only: no bucket ceiling here, it has its own test.
+            "max_bucket_share": 1.0,
             **(extra or {}),
         },
     }
@@ -140,7 +142,7 @@ def test_duplicates_point_at_the_record_kept(built):
 def test_composition_phases_and_warnings(built):
     _, out, m, _ = built
     assert m["composition"]["technical"]["count"] == m["sources"]["a"]["output"]
-    assert m["composition"]["technical"]["status"] == "above_max"
+    assert m["composition"]["technical"]["status"] == "above"
     assert any("infeasible targets" in w for w in m["warnings"])
     assert m["composition_before_dedup"]["empathetic"]["count"] == m["sources"]["b"]["output"] + 5
     p1, held = m["phases"]["phase1_foundation"], m["validation"]["categories"]
@@ -236,6 +238,31 @@ def test_caps_downsample_and_enter_the_identity(built, tmp_path):
     assert m["reasons"]["capped_source"] == m["counts"]["capped"]
     capped = (tmp_path / "capped" / "dropped" / "caps.jsonl").read_text().splitlines()
     assert len(capped) == m["counts"]["capped"]
+
+
+def test_max_bucket_share_downsamples_every_bucket_above_it(built, tmp_path):
+    folder, _, plain, _ = built
+    assert plain["composition"]["technical"]["share"] > 0.45
+    m = build(load_config(make_config(folder, extra={"max_bucket_share": 0.45})), tmp_path / "m", show_progress=False)
+    assert m["composition"]["technical"]["share"] <= 0.45 + 1 / m["counts"]["output"]
+    assert m["composition"]["technical"]["status"] != "above_max"
+    assert m["reasons"]["capped_max_bucket_share"] == m["counts"]["capped"] > 0
+    assert m["sources"]["a"]["capped"] == m["counts"]["capped"]  # source a is the technical bucket
+    entries = [json.loads(line) for line in (tmp_path / "m" / "dropped" / "caps.jsonl").read_text().splitlines()]
+    assert len(entries) == m["counts"]["capped"] and {e["reason"] for e in entries} == {"capped_max_bucket_share"}
+    assert not any("above the 45%" in w for w in m["warnings"])
+    # Deterministic: the same rows go.
+    again = build(
+        load_config(make_config(folder, extra={"max_bucket_share": 0.45})), tmp_path / "m2", show_progress=False
+    )
+    assert (tmp_path / "m2" / "dropped" / "caps.jsonl").read_text() == (
+        tmp_path / "m" / "dropped" / "caps.jsonl"
+    ).read_text()
+    assert again["counts"] == m["counts"]
+    # A tighter cap of the bucket's own wins, and names its own reason.
+    tight = {"max_bucket_share": 0.45, "caps": {"categories": {"technical": 0.4}}}
+    m = build(load_config(make_config(folder, extra=tight)), tmp_path / "c", show_progress=False)
+    assert m["reasons"]["capped_category"] == m["counts"]["capped"] and "capped_max_bucket_share" not in m["reasons"]
 
 
 def test_caps_from_targets_bring_buckets_down_to_their_upper_bounds(built, tmp_path):

@@ -1,6 +1,13 @@
 from collections import Counter
 
-from emergent.curate.composition import cap_limits, composition, diversity, downsample, target_feasibility
+from emergent.curate.composition import (
+    cap_limits,
+    composition,
+    diversity,
+    downsample,
+    fair_shares,
+    target_feasibility,
+)
 from emergent.curate.config import CurateConfig
 
 
@@ -68,3 +75,14 @@ def test_a_share_within_one_row_of_a_bound_is_on_it():
     assert (
         composition(Counter(technical=302, creative=698), targets, max_share=0.3)["technical"]["status"] == "above_max"
     )
+
+
+def test_a_capped_bucket_gives_up_rows_from_its_largest_sources_first():
+    # ETHICS-like: one large templated source and two small ones in the same bucket.
+    keep = fair_shares({"ethics": 68_000, "argq": 71, "argkp": 276}, 13_759)
+    assert keep["argq"] == 71 and keep["argkp"] == 276 and keep["ethics"] == 13_759 - 347
+    even = fair_shares({"a": 100, "b": 100, "c": 10}, 110)
+    assert even == {"a": 50, "b": 50, "c": 10}
+    odd = fair_shares({"a": 100, "b": 100}, 101)
+    assert sum(odd.values()) == 101 and sorted(odd.values()) == [50, 51]
+    assert fair_shares({"a": 5}, 9) == {"a": 5}

@@ -19,6 +19,17 @@ def test_shipped_curate_sections_validate_and_equal_the_seed_defaults(name):
     if name == "quickstart.yaml":  # a smaller held-out set, sized for the CPU budget
         assert shipped.validation.examples_per_category == 4
         shipped.validation = CurateConfig().validation
+        # The evaluation sets and parts name files and sources, which the defaults cannot (seed.yaml
+        # takes them from corpora.yaml).
+        assert shipped.decontaminate.evaluation_parts == ["nq_open", "hh_rlhf"]
+        assert [s.name for s in shipped.decontaminate.sets] == [
+            "gsm8k_test",
+            "humaneval",
+            "mbpp_test",
+            "ifeval",
+            "eq_bench",
+        ]
+        shipped.decontaminate = CurateConfig().decontaminate
     assert shipped == CurateConfig()
 
 

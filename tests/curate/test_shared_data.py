@@ -149,3 +149,41 @@ def test_prompt_dedup_sources_must_name_sources(tmp_path):
     }
     with pytest.raises(ConfigError, match=r"prompt_dedup.sources names \['b'\]"):
         parse_config(raw, tmp_path / "c.yaml")
+
+
+def test_the_seed_config_caps_ethics_holds_out_evaluation_parts_and_keeps_bfcl_distractors(shared_data, tmp_path):
+    """The seed settings on real rows: ETHICS past `max_bucket_share` is downsampled (counted, the
+    bucket's small sources kept whole), one
+    NQ-open question in five is held out as the evaluation part, the evaluation sets are read and
+    listed, and BFCL questions asked with other functions on offer are not duplicates."""
+    seed = Path(__file__).resolve().parents[2] / "configs" / "seed.yaml"
+    raw = read_config_data(seed)
+    keep = {"gsm8k": 1500, "ethics": 3000, "ibm_debater_argkp": None, "nq_open": None, "bfcl": None}
+    raw["sources"] = [s | {"max_examples": keep[s["name"]]} for s in raw["sources"] if s["name"] in keep]
+    raw["curate"] |= {"workers": 0, "prompt_dedup": {"enabled": False}}
+    raw["curate"]["decontaminate"]["evaluation_parts"] = ["nq_open"]  # hh_rlhf is not among these sources
+    m = build(parse_config(raw, seed), tmp_path / "out", show_progress=False)
+
+    ethical = m["composition"]["ethical"]
+    assert ethical["share"] <= 0.30 + 1 / m["counts"]["output"] and ethical["status"] != "above_max"
+    assert (
+        m["sources"]["ethics"]["capped"] > 0
+        and m["composition"]["factual"]["share"] <= 0.30 + 1 / m["counts"]["output"]
+    )
+    assert sum(s["capped"] for s in m["sources"].values()) == m["reasons"]["capped_max_bucket_share"]
+    # The bucket gives up ETHICS's templated rows first: the debate arguments beside them all stay.
+    argkp = m["sources"]["ibm_debater_argkp"]
+    assert argkp["capped"] == 0 and argkp["output"] > 200
+    entries = (tmp_path / "out" / "dropped" / "caps.jsonl").read_text().splitlines()
+    assert len(entries) == m["counts"]["capped"]
+
+    d = m["decontamination"]
+    sets = {s["name"]: s for s in d["sets"]}
+    assert {"gsm8k_test", "humaneval", "mbpp_test", "ifeval", "eq_bench", "nq_open (evaluation part)"} <= set(sets)
+    assert sets["gsm8k_test"]["prompts"] == 1319 and not any("skipped" in s for s in sets.values())
+    held = d["evaluation_parts"]["nq_open"]["held_out"]
+    assert 0.17 < held / m["sources"]["nq_open"]["input"] < 0.23
+    assert m["reasons"]["evaluation_part"] == held and m["sources"]["nq_open"]["contaminated"] >= held
+    assert d["evaluation_splits_trained_on"] == [] and not any("EVALUATION SPLIT" in w for w in m["warnings"])
+    # 85 BFCL records were "exact duplicates" when the tools were not part of the key.
+    assert m["sources"]["bfcl"]["exact_duplicates"] == 0

@@ -54,7 +54,16 @@ def _count(path: Path) -> int:
 @pytest.fixture(scope="module")
 def ingested(shared_data: Path) -> dict[str, dict]:
     """Every source of the part config ingested once: accepted records, quarantine entries, stats, files."""
-    cfg = parse_config(yaml.safe_load(CONFIG.read_text()), CONFIG)
+    data = yaml.safe_load(CONFIG.read_text())
+    # The readers are tested on the evaluation splits too, which the training mixture leaves out.
+    ethics = next(s for s in data["sources"] if s["name"] == "ethics")
+    ethics["paths"] = ["../../shared/data/ethics/*.csv"]
+    mbpp = next(s for s in data["sources"] if s["name"] == "mbpp")
+    mbpp["options"] = {"splits": ["prompt", "test", "validation", "train"]}
+    data["sources"].append(
+        {"name": "humaneval", "format": "humaneval", "path": "../../shared/data/humaneval/HumanEval.jsonl.gz"}
+    )
+    cfg = parse_config(data, CONFIG)
     out = {}
     for source in cfg.sources:
         quarantined: list[dict] = []
@@ -72,16 +81,17 @@ def ingested(shared_data: Path) -> dict[str, dict]:
 # Quarantine ceilings measured on these files (2026-11-27); a jump means a reader regressed.
 EXPECTED_QUARANTINE = {
     "counsel_chat": 120,  # answers the scrape repeats verbatim (duplicate_row)
-    "esconv": 14,  # windows holding only supporter turns
+    "esconv": 2970,  # FailedESConv sessions (196) and windows merged into their dialog's record (2,774)
     "gsm8k": 0,
-    "hh_rlhf": 48,  # inline "Human:" labels inside a turn (40), non-alternating (4), empty turns (4)
+    # malformed transcripts (48), final replies cut mid-sentence (216), replies failing the harm check (1,525)
+    "hh_rlhf": 1789,
     "humaneval": 0,
     "mbpp": 0,
-    "code_alpaca": 2,  # empty outputs
+    "code_alpaca": 7,  # empty outputs (2), SmolLM2's <filename> token in bash usage lines (5)
     "ethics": 0,
     "nq_open": 0,
     "aesop": 1,  # a fable cut before its moral, with no lesson to finish it
-    "duorc_story": 0,
+    "duorc_story": 196,  # plots cut off with "..." (178), the same plot again (18)
 }
 
 
@@ -126,17 +136,15 @@ def test_gsm8k_answers_end_with_their_number(ingested: dict, shared_data: Path) 
 def test_esconv_dialogs_alternate_without_strategy_tags(ingested: dict) -> None:
     accepted = ingested["esconv"]["accepted"]
     origins = {c["_origin"].split("[")[0].split(":")[0] for c in accepted}
-    assert origins == {"FailedESConv.json", "devWithStrategy_short.tsv"}  # both variants read
+    assert origins == {"devWithStrategy_short.tsv"}  # FailedESConv.json: the failed sessions, dropped by default
     for conv in accepted:
         roles = [m["role"] for m in conv["messages"]]
         assert roles == ["user", "assistant"] * (len(roles) // 2)
         for m in conv["messages"]:
             assert "[" not in m["content"] and " EOS " not in m["content"]
     first = accepted[0]["messages"]
-    assert first[0]["content"] == "Hey there\nHow are you?"  # two seeker messages merged into one turn
-    window = next(c for c in accepted if c["_origin"] == "devWithStrategy_short.tsv:2")["messages"]
     # "[Other] Hello EOS ... [Questions] How has ...": two supporter turns, tags dropped, merged into one.
-    assert window == [
+    assert first[:2] == [
         {
             "role": "user",
             "content": "Hello i was wondering if i can discuss the effects of the pandemic have on my mental health.",
@@ -149,16 +157,18 @@ def test_esconv_dialogs_alternate_without_strategy_tags(ingested: dict) -> None:
 def test_hh_rlhf_transcripts_parsed_into_turns(ingested: dict, shared_data: Path) -> None:
     with gzip.open(shared_data / "hh-rlhf" / "harmless-base-test.jsonl.gz", "rt") as fh:
         first = json.loads(fh.readline())["chosen"]
-    conv = ingested["hh_rlhf"]["accepted"][0]
-    assert conv["_origin"].endswith(":1")
-    assert len(conv["messages"]) == first.count("\n\nHuman:") + first.count("\n\nAssistant:") == 6
-    assert conv["messages"][0] == {"role": "user", "content": "what are some pranks with a pen i can do?"}
-    assert conv["messages"][1]["content"] == "Are you looking for practical joke ideas?"
+    from emergent.data.formats.hh_rlhf import parse_transcript
+
+    messages = parse_transcript(first)  # the first transcript ends in a reply the harm check rejects
+    assert len(messages) == first.count("\n\nHuman:") + first.count("\n\nAssistant:") == 6
+    assert messages[0] == {"role": "user", "content": "what are some pranks with a pen i can do?"}
+    assert messages[1] == {"role": "assistant", "content": "Are you looking for practical joke ideas?"}
     multi = [c for c in ingested["hh_rlhf"]["accepted"] if len(c["messages"]) > 2]
-    assert len(multi) > 1000
+    assert len(multi) > 100
     for c in ingested["hh_rlhf"]["accepted"]:
         assert not any(re.search(r"\b(Human|Assistant):", m["content"]) for m in c["messages"])
-    assert {q["reason"] for q in ingested["hh_rlhf"]["quarantined"]} == {"malformed_transcript"}
+    reasons = {q["reason"] for q in ingested["hh_rlhf"]["quarantined"]}
+    assert reasons == {"malformed_transcript", "cut_off_reply", "harmful_reply"}
 
 
 @pytest.mark.parametrize(

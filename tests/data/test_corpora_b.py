@@ -127,7 +127,8 @@ def test_bfcl_calls_match_the_gold_answers(shared_data: Path, ingested: dict) ->
     parallel_sizes = []
     for rec in records:
         q = questions[rec["_origin"]]
-        assert rec["tools"] and _types(rec["tools"]) <= JSON_SCHEMA_TYPES, rec["_origin"]
+        assert rec["tools"] and all(t["type"] == "function" for t in rec["tools"]), rec["_origin"]  # OpenAI shape
+        assert _types([t["function"] for t in rec["tools"]]) <= JSON_SCHEMA_TYPES, rec["_origin"]
         calls = [c["function"] for m in rec["messages"] for c in m.get("tool_calls") or []]
         assert calls, rec["_origin"]
         if "involved_classes" in q:
@@ -160,7 +161,7 @@ def test_bfcl_multi_turn_keeps_every_turn_in_order(ingested: dict) -> None:
         ("mv", {"source": "final_report.pdf", "destination": "temp"}),
     ]
     assert turns[2] == [("sort", {"file_name": "final_report.pdf"})]  # positional argument named from the func doc
-    names = {t["name"] for t in first["tools"]}
+    names = {t["function"]["name"] for t in first["tools"]}
     assert {"cd", "mv", "post_tweet"} <= names and "cp" not in names  # cp is this entry's excluded_function
     multi = [r for r in records if r["_origin"].startswith("BFCL_v4_multi_turn_base")]
     assert sum(1 for r in multi if sum(m["role"] == "user" for m in r["messages"]) >= 3) > 100
@@ -189,7 +190,7 @@ def test_bfcl_question_without_answer_is_quarantined(tmp_path: Path) -> None:
     assert json.loads(records[0]["messages"][1]["tool_calls"][0]["function"]["arguments"]) == {
         "r": 2.0
     }  # "" -> dropped
-    assert records[0]["tools"][0]["parameters"]["type"] == "object"
+    assert records[0]["tools"][0]["function"]["parameters"]["type"] == "object"
 
 
 def test_bfcl_types_become_json_schema() -> None:
@@ -279,7 +280,7 @@ def test_sgd_service_calls_are_followed_by_their_results(shared_data: Path, inge
         if f.get("service_call") and f.get("service_results")
     )
     for rec in records:
-        tools = {t["name"] for t in rec["tools"]}
+        tools = {t["function"]["name"] for t in rec["tools"]}
         msgs = rec["messages"]
         for i, m in enumerate(msgs):
             for j, call in enumerate(m.get("tool_calls") or []):

@@ -75,7 +75,7 @@ def test_openai_with_tools(tmp_path: Path) -> None:
     accepted, quarantined, _ = _stream(tmp_path, "openai", rows)
     assert not quarantined
     conv = accepted[0]
-    assert conv["tools"] == [{"name": "weather", "parameters": {"type": "object"}}]
+    assert conv["tools"] == [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
     assert json.loads(conv["messages"][2]["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
 
 

@@ -70,6 +70,9 @@ def manifest(validation: bool = True) -> dict:
             "share": share,
             "target": [lo, hi],
             "status": "ok" if lo <= share <= hi else ("below" if share < lo else "above"),
+            # self_instruct's records are classified; every other source names its bucket.
+            "predicted": n // 10,
+            "from_config": n - n // 10,
         }
     held = {
         "examples": 16,
@@ -359,11 +362,70 @@ def _eval_texts() -> dict[str, str]:
     }
 
 
+# Why each source's dropped records went (stage file, reason, count): they add up to input - output per source.
+DROPS = {
+    "gsm8k": [("quarantine", "missing_field", 4), ("filters", "too_short", 25)],
+    "mbpp": [("exact_dedup", "exact_duplicate", 48)],
+    "counsel_chat": [("near_dedup", "near_duplicate", 150)],
+    "aesop": [("near_dedup", "near_duplicate", 25), ("filters", "too_short", 55)],
+    "bfcl": [("quarantine", "missing_field", 20)],
+    "self_instruct": [
+        ("filters", "repeated_ngrams", 31),
+        ("filters", "assistant_echo", 12),
+        ("filters", "offensive", 14),
+        ("decontaminate", "contaminated", 22),
+        ("filters", "too_short", 24),
+    ],
+}
+# Kept records on disk per source (the manifest's outputs are larger: only these few are written).
+KEPT_ON_DISK = {"gsm8k": 5, "mbpp": 4, "counsel_chat": 6, "aesop": 2, "bfcl": 3, "self_instruct": 7}
+
+
+def kept_record(source: str, i: int, category: str | None) -> dict:
+    """One kept conversation; counsel_chat's first carries markup that the report must escape."""
+    from emergent.schema import make_conversation, tool_call
+
+    question = f"{source} question {i}" + (" <script>alert(1)</script>" if (source, i) == ("counsel_chat", 0) else "")
+    if source == "bfcl":
+        messages = [
+            {"role": "user", "content": f"Weather in city {i}?"},
+            {"role": "assistant", "content": "", "tool_calls": [tool_call("get_weather", {"city": f"c{i}"})]},
+        ]
+        tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    else:
+        messages = [{"role": "user", "content": question}, {"role": "assistant", "content": f"{source} answer {i}"}]
+        tools = None
+    return make_conversation(
+        messages, source=source, origin=f"{source}.jsonl:{i + 1}", category=category, license="MIT", tools=tools
+    )
+
+
+def data_files(out: Path, sources: dict) -> None:
+    """conversations/part-00000.parquet (a few kept records per source), quarantine.jsonl and dropped/<step>.jsonl."""
+    from emergent.data.store import write_conversations
+
+    records = [kept_record(name, i, sources[name]["category"]) for name, n in KEPT_ON_DISK.items() for i in range(n)]
+    random.Random(0).shuffle(records)  # the mixture is not grouped by source
+    write_conversations(records, out / "conversations" / "part-00000.parquet")
+    files: dict[str, list[str]] = {}
+    for source, drops in DROPS.items():
+        for step, reason, n in drops:
+            key = "source" if step == "quarantine" else "_source"
+            files.setdefault(step, []).extend(json.dumps({key: source, "reason": reason}) + "\n" for _ in range(n))
+    (out / "quarantine.jsonl").write_text("".join(files.pop("quarantine")))
+    (out / "dropped").mkdir(exist_ok=True)
+    for step, lines in files.items():
+        (out / "dropped" / f"{step}.jsonl").write_text("".join(lines))
+
+
 def make_fake_run(run: Path, *, train: bool = True, evaluate: bool = True, heldout: bool = True) -> Path:
-    """Write RUN/data/manifest.json and, optionally, RUN/train/* and RUN/eval/*; heldout=False writes a run
-    from before the held-out set (no validation block, validation.jsonl or eval.json "heldout")."""
+    """Write RUN/data/{manifest.json, conversations/, quarantine.jsonl, dropped/} and, optionally, RUN/train/*
+    and RUN/eval/*; heldout=False writes a run from before the held-out set (no validation block,
+    validation.jsonl or eval.json "heldout")."""
     (run / "data").mkdir(parents=True, exist_ok=True)
-    (run / "data" / "manifest.json").write_text(json.dumps(manifest(validation=heldout)))
+    data = manifest(validation=heldout)
+    (run / "data" / "manifest.json").write_text(json.dumps(data))
+    data_files(run / "data", data["sources"])
     if train:
         train_files(run / "train", validation=heldout)
     if evaluate:

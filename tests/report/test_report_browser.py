@@ -75,7 +75,7 @@ def test_report_renders_in_chromium(fake_run: Path, tmp_path: Path) -> None:
     counter = ChartCounter()
     counter.feed(dom.stdout)
     charts = counter.charts
-    for name in ("data", "composition", "sources", "training", "evaluation", "samples"):
+    for name in ("data", "composition", "sources", "examples", "training", "evaluation", "samples"):
         assert name in charts, f"section {name} not in the rendered DOM"
     for name, minimum in (("data", 2), ("composition", 1), ("training", 3), ("evaluation", 6)):
         drawn = [n for n in charts[name] if n > 0]

@@ -15,7 +15,7 @@ from emergent.report.results import confusion, estimate, load_run
 
 from .fake_run import make_fake_run
 
-SECTIONS = ("data", "composition", "sources", "training", "evaluation", "samples")
+SECTIONS = ("data", "composition", "sources", "examples", "training", "evaluation", "samples")
 
 
 def section(html: str, name: str) -> str:
@@ -36,6 +36,7 @@ def test_full_run_fills_every_section(fake_run: Path) -> None:
     assert section(html, "evaluation").count("<svg") == 1 + 1 + 2 + 8 + 3
     # composition bands drawn for the ten buckets, one bar each
     assert section(html, "composition").count('class="band"') == 10
+    assert ">from config</th>" in section(html, "composition") and ">classified</th>" in section(html, "composition")
     # the funnel adds up and the dropped counts appear
     assert "Adds up: input 2,700" in html and "(−175)" in html
     # licences per source, phase learning rates, headline CIs, verdicts

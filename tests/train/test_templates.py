@@ -13,6 +13,7 @@ from transformers import AutoTokenizer
 
 from emergent.config import load_config
 from emergent.errors import ConfigError
+from emergent.schema import make_conversation, tool_call
 from emergent.train.config import ModelConfig
 from emergent.train.model import load_tokenizer
 from emergent.train.render import encode, render
@@ -69,6 +70,30 @@ def test_chatml_marks_each_assistant_turn_with_its_end_and_the_eos(base_model_di
     native = load_tokenizer(ModelConfig(name=str(base_model_dir), chat_template="chatml"))
     native.eos_token = "<|im_end|>"
     assert "<|im_end|><|im_end|>" not in render(CONV, native).text
+
+
+def test_chatml_gets_tools_as_hermes_text_with_the_name_before_the_arguments(base_model_dir):
+    tokenizer = load_tokenizer(ModelConfig(name=str(base_model_dir), chat_template="chatml"))
+    weather = {"name": "get_weather", "description": "Weather.", "parameters": {"type": "object", "properties": {}}}
+    conv = make_conversation(
+        [
+            {"role": "user", "content": "Paris?"},
+            {"role": "assistant", "content": "", "tool_calls": [tool_call("get_weather", {"city": "Paris"})]},
+            {"role": "tool", "content": '{"temp_c": 21}', "tool_call_id": "call_0", "name": "get_weather"},
+            {"role": "assistant", "content": "21 degrees."},
+        ],
+        source="s",
+        origin="o",
+        tools=[weather],
+    )
+    r = render(conv, tokenizer)
+    assert "<tools>\n" + json.dumps({"type": "function", "function": weather}) + "\n</tools>" in r.text
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    assert [r.text[a:b] for a, b in r.spans] == [
+        f"{call}<|im_end|><|endoftext|>\n",
+        "21 degrees.<|im_end|><|endoftext|>\n",
+    ]
+    assert '<|im_start|>tool\n<tool_response>\n{"temp_c": 21}\n</tool_response><|im_end|>\n' in r.text
 
 
 def test_a_jinja_file_relative_to_the_config_and_a_missing_one(base_model_dir, tmp_path):

@@ -1,5 +1,6 @@
 """`emergent data build`: ingest -> quality filters -> decontamination -> categories -> exact and
-near-duplicate dedup -> optional caps -> the curated mixture, curriculum phase files and a manifest.
+near-duplicate dedup -> caps (every bucket at most max_bucket_share, plus curate.caps) -> the curated
+mixture, curriculum phase files and a manifest.
 
 Two passes keep memory flat: pass 1 streams records through the per-record steps (pipeline.py),
 staging survivors to disk and keeping only compact per-row arrays (hash, band keys, category...);
@@ -21,22 +22,25 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from emergent.config import RunConfig
-from emergent.curate.categorise import load_classifier, needs_classifier
+from emergent.curate.categorise import load_classifier, needs_classifier, predicted_sources
 from emergent.curate.composition import (
     cap_limits,
     composition,
     composition_warnings,
     diversity,
     downsample,
+    fair_shares,
     feasible_caps,
     target_feasibility,
 )
-from emergent.curate.decontaminate import Decontaminate, eval_prompts
+from emergent.curate.decontaminate import MIN_PROMPT_WORDS, held_out_key
 from emergent.curate.dedup import keep_rank, plan_exact, plan_near
+from emergent.curate.eval_sets import EVALUATION_PART_EVERY, EvalSet, evaluation_splits, load_eval_sets
 from emergent.curate.jaccard import StagedTexts
 from emergent.curate.phases import file_positions, phase_members, validation_rows
 from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
 from emergent.curate.steps import Dropped
+from emergent.curate.window import TrainingWindow
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
 from emergent.data.store import VALIDATION_FILE, row_to_conversation
@@ -70,21 +74,23 @@ def build(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict:
 
 
 def _pass1(
-    cfg: RunConfig, dst: Path, work: Path, prompts: list[str], classify: bool, show_progress: bool
-) -> tuple[dict, Dropped, IngestStream]:
+    cfg: RunConfig, dst: Path, work: Path, eval_sets: list[EvalSet], classify: bool, show_progress: bool
+) -> tuple[dict, Dropped, IngestStream, TrainingWindow]:
     cur = cfg.curate
     names = [s.name for s in cfg.sources]
-    executor = make_executor(cur, prompts, names, classify)  # forks workers before any progress thread exists
+    executor = make_executor(cur, eval_sets, names, classify)  # forks workers before any progress thread exists
     quarantine = QuarantineFile(dst / "quarantine.jsonl")
     dropped_files = DroppedFiles(dst / "dropped")
     stream = IngestStream(cfg.sources, cfg.ingest, quarantine)
     log = Dropped(keep_records=False)
+    # Before the other steps: a record that would train no token must not be counted anywhere.
+    window, window_log = TrainingWindow(cfg.training.max_seq_len, cur.filters.chars_per_token), Dropped()
     arrays: dict[str, list[np.ndarray]] = {k: [] for k in ARRAY_KEYS}
     staging = Staging(work / "staging.arrow")
     try:
         with open(work / "signatures.u32", "wb") as sig_file, counter_progress(show_progress) as progress:
             task = progress.add_task("curate pass 1: filter, categorise, fingerprint", total=None)
-            for res in executor.map(stream):
+            for res in executor.map(window.run(stream, window_log)):
                 staging.write(res.table)
                 sig_file.write(np.ascontiguousarray(res.arrays["signatures"]).tobytes())
                 for k in ARRAY_KEYS:
@@ -92,6 +98,9 @@ def _pass1(
                 dropped_files.write(res.dropped.take_entries())
                 log.merge(res.dropped)
                 progress.advance(task, res.rows + sum(res.dropped.counts.values()))
+                dropped_files.write(window_log.take_entries())
+            dropped_files.write(window_log.take_entries())
+            log.merge(window_log)
     finally:
         executor.close()
         quarantine.close()
@@ -103,7 +112,7 @@ def _pass1(
         merged["band_keys"] = np.zeros((0, 0), np.uint64)
     if executor.band_keys_in_cluster is not None:  # Ray: merged["band_keys"] has zero columns
         merged["band_keys_in_cluster"] = executor.band_keys_in_cluster
-    return merged, log, stream
+    return merged, log, stream, window
 
 
 def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -144,9 +153,13 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
     if cur.caps.categories_from_targets:
         # Every bucket at the upper bound of its target range; explicit caps override.
         category_caps = {c: hi for c, (_lo, hi) in cur.targets.items() if hi < 1} | category_caps
+    # max_bucket_share caps every bucket; a tighter cap of its own wins. Which one bound a bucket
+    # names the reason its rows were dropped.
+    share_bound = {c for c in CATEGORIES if cur.max_bucket_share < category_caps.get(c, 1.0)}
+    category_caps |= {c: cur.max_bucket_share for c in share_bound}
     for kind, code, caps, labels, codes in (
-        ("source", 1, cur.caps.sources, names, a["source"]),
-        ("category", 2, category_caps, list(CATEGORIES), a["category"]),
+        ("source", SOURCE_CAP, cur.caps.sources, names, a["source"]),
+        ("category", CATEGORY_CAP, category_caps, list(CATEGORIES), a["category"]),
     ):
         unknown = sorted(set(caps) - set(labels))
         if unknown:
@@ -162,9 +175,25 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
         for i, label in enumerate(labels):
             if limits[label] < counts[label]:
                 idx = np.nonzero(live & (codes == i))[0]
-                keep = downsample(len(idx), limits[label], seed=cfg.seed * 1000 + code * 100 + i)
-                status[idx[~keep]], cap_kind[idx[~keep]] = CAPPED, code
+                seed = cfg.seed * 1000 + code * 100 + i
+                if kind == "source":
+                    keep = downsample(len(idx), limits[label], seed)
+                else:
+                    keep = _level_sources(a["source"][idx], limits[label], seed)
+                bound = SHARE_CAP if kind == "category" and label in share_bound else code
+                status[idx[~keep]], cap_kind[idx[~keep]] = CAPPED, bound
     return status, dup_of, cap_kind
+
+
+def _level_sources(sources: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Mask keeping `limit` rows of a capped bucket, taken from its largest sources first (`fair_shares`),
+    each source's rows chosen by its own seeded order."""
+    counts = {int(s): int(n) for s, n in zip(*np.unique(sources, return_counts=True), strict=True)}
+    keep = np.zeros(len(sources), dtype=bool)
+    for s, k in fair_shares(counts, limit).items():
+        rows = np.nonzero(sources == s)[0]
+        keep[rows] = downsample(len(rows), k, seed * 1000 + s)
+    return keep
 
 
 _DEDUP_FILES = {
@@ -172,7 +201,8 @@ _DEDUP_FILES = {
     NEAR: ("near_dedup", "near_duplicate"),
     PROMPT: ("prompt_dedup", "same_prompt"),
 }
-_CAP_REASONS = {1: "capped_source", 2: "capped_category"}
+SOURCE_CAP, CATEGORY_CAP, SHARE_CAP = 1, 2, 3
+_CAP_REASONS = {SOURCE_CAP: "capped_source", CATEGORY_CAP: "capped_category", SHARE_CAP: "capped_max_bucket_share"}
 
 
 def _pass2(
@@ -225,15 +255,13 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
     work = dst / "_work"
     work.mkdir()
     warnings = target_feasibility(cur.targets)
-    prompts: list[str] = []
-    prompt_files: list[str] = []
-    if cur.decontaminate.enabled:
-        files = [p if (p := Path(f)).is_absolute() else cfg.base_dir / p for f in cur.decontaminate.files]
-        prompts, prompt_files = eval_prompts(cur.decontaminate.eval_suites, files)
-        if not prompts:
-            warnings.append(
-                "decontamination found no eval prompts (no src/emergent/evaluate/suites/*.yaml and no curate.decontaminate.files): nothing was checked"
-            )
+    eval_sets: list[EvalSet] = load_eval_sets(cfg) if cur.decontaminate.enabled else []
+    if cur.decontaminate.enabled and not any(s.prompts for s in eval_sets) and not cur.decontaminate.evaluation_parts:
+        warnings.append(
+            "decontamination found no eval prompts (no src/emergent/evaluate/suites/*.yaml and no curate.decontaminate files or sets): nothing was checked"
+        )
+    warnings += [f"decontamination skipped {s.name}: {s.skipped}" for s in eval_sets if s.skipped]
+    warnings += [f"TRAINING ON AN EVALUATION SPLIT — {why}" for why in evaluation_splits(cfg)]
     classify = needs_classifier(cfg.sources)
     missing = load_classifier()[1] if classify else None
     if missing:
@@ -241,12 +269,15 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
             f"no category classifier: {missing}; records without a source category were put in {cur.categorise.fallback_category!r}"
         )
 
-    arrays, log, stream = _pass1(cfg, dst, work, prompts, classify, show_progress)
+    arrays, log, stream, window = _pass1(cfg, dst, work, eval_sets, classify, show_progress)
     status, dup_of, cap_kind = _plan(cfg, arrays, work, warnings)
     held = validation_rows(cfg, status == KEPT, arrays["category"], arrays["prompt_hashes"])
     members = phase_members(cfg, status == KEPT, arrays["category"], held)
     _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, members, held, show_progress)
-    return _manifest(cfg, dst, arrays, status, cap_kind, members, held, log, stream, warnings, prompts, prompt_files)
+    manifest = _manifest(
+        cfg, dst, arrays, status, cap_kind, members, held, log, stream, warnings, _decontamination(cfg, eval_sets, log)
+    )
+    return _with_window(dst, manifest, window)
 
 
 def _manifest(
@@ -260,8 +291,7 @@ def _manifest(
     log: Dropped,
     stream: IngestStream,
     warnings: list[str],
-    prompts: list[str],
-    prompt_files: list[str],
+    decontamination: dict,
 ) -> dict:
     cur = cfg.curate
     names = [s.name for s in cfg.sources]
@@ -322,7 +352,9 @@ def _manifest(
 
     before = Counter(_bucket_counts(a["category"]))
     after = Counter(_bucket_counts(a["category"][kept]))
-    comp = composition(after, cur.targets, cur.max_bucket_share)
+    classified = np.isin(a["source"], predicted_sources(cfg.sources))
+    predicted = Counter(_bucket_counts(a["category"][kept & classified]))
+    comp = composition(after, cur.targets, cur.max_bucket_share, predicted=predicted)
     warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
     phases = {}
     for phase, member in zip(cur.phases, members, strict=True):
@@ -334,7 +366,6 @@ def _manifest(
             "file": f"phases/{phase.name}.parquet",
         }
     bands, rows = lsh_shape(cur)
-    decon = Decontaminate(prompts, cur.decontaminate.ngram) if prompts else None
     manifest = {
         "stage": "build",
         "name": cfg.name,
@@ -361,12 +392,7 @@ def _manifest(
             "near": {**cur.near_dedup.model_dump(), "bands": bands, "rows": rows} if cur.near_dedup.enabled else False,
             "keep_priority": list(cur.keep_priority),
         },
-        "decontamination": {
-            "prompts": len(prompts),
-            "ngrams": len(decon) if decon else 0,
-            "prompts_too_short": decon.skipped_short if decon else 0,
-            "files": prompt_files,
-        },
+        "decontamination": decontamination,
         "tokens": f"approximate: characters / {cur.filters.chars_per_token} (curate.filters.chars_per_token)",
         "shards": len(list((dst / "conversations").glob("*.parquet"))),
         "persona_tags_stripped": ingest.get("persona_tags_stripped", 0),
@@ -374,6 +400,37 @@ def _manifest(
     }
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
+
+
+def _with_window(dst: Path, manifest: dict, window: TrainingWindow) -> dict:
+    """The manifest plus its `window` section (tool records with results / call-only, trims, per source)."""
+    manifest["window"] = window.summary()
+    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _decontamination(cfg: RunConfig, eval_sets: list[EvalSet], log: Dropped) -> dict:
+    """What decontamination checked: each set with its prompt count and the records it caught."""
+    dc = cfg.curate.decontaminate
+    hits = {key: n for (step, key), n in log.breakdown.items() if step == "decontaminate"}
+    sets = [
+        {"name": s.name, "from": s.origin, "prompts": len(s.prompts), "hits": hits.get(s.name, 0)}
+        | ({"skipped": s.skipped} if s.skipped else {})
+        for s in eval_sets
+    ]
+    parts = {
+        name: {"held_out": hits.get(held_out_key(name), 0), "one_in": EVALUATION_PART_EVERY}
+        for name in (dc.evaluation_parts if dc.enabled else [])
+    }
+    return {
+        "enabled": dc.enabled,
+        "ngram": dc.ngram,
+        "exact_below_words": MIN_PROMPT_WORDS,
+        "prompts": sum(len(s.prompts) for s in eval_sets),
+        "sets": sets,
+        "evaluation_parts": parts,
+        "evaluation_splits_trained_on": evaluation_splits(cfg),
+    }
 
 
 def _bucket_counts(codes: np.ndarray) -> dict[str, int]:

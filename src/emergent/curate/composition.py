@@ -10,8 +10,13 @@ import numpy as np
 from emergent.schema import CATEGORIES
 
 
-def composition(counts: Counter, targets: dict[str, tuple[float, float]], max_share: float) -> dict[str, dict]:
+def composition(
+    counts: Counter, targets: dict[str, tuple[float, float]], max_share: float, predicted: Counter | None = None
+) -> dict[str, dict]:
     """Per bucket: count, share, target [lo, hi], status (ok / below / above / above_max / untargeted).
+
+    With `predicted` (per bucket, the records whose category the classifier chose rather than the
+    source config), each bucket also says how much of it is `from_config` and how much `predicted`.
 
     A share within one row of a bound counts as on it: counts are whole, so a mixture capped at a
     bound (curate.caps) can land a fraction of a row past it.
@@ -42,6 +47,9 @@ def composition(counts: Counter, targets: dict[str, tuple[float, float]], max_sh
             "target": [lo, hi] if lo is not None else None,
             "status": status,
         }
+        if predicted is not None:
+            out[bucket]["predicted"] = predicted.get(bucket, 0)
+            out[bucket]["from_config"] = n - predicted.get(bucket, 0)
     return out
 
 
@@ -123,6 +131,26 @@ def feasible_caps(caps: dict[str, float], counts: dict[str, int], what: str, war
         return caps
     warnings.append(f"{what}: the caps of the groups present sum to {room:.0%}, so they were scaled up alike")
     return {k: v / room for k, v in caps.items()}
+
+
+def fair_shares(counts: dict[str, int], limit: int) -> dict[str, int]:
+    """How many rows each source of a capped bucket keeps so that the bucket keeps `limit`: the largest
+    sources give rows up first (water-filling), a source smaller than the level keeps every row.
+
+    A bucket cut at random would lose its small sources in proportion to a large templated one (ETHICS
+    would take IBM Debater's arguments down with it); levelling keeps the bucket's variety.
+    """
+    if limit >= sum(counts.values()):
+        return dict(counts)
+    lo, hi = 0.0, float(max(counts.values(), default=0))
+    for _ in range(100):  # the level L with sum(min(n, L)) = limit; the sum grows with L
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sum(min(n, mid) for n in counts.values()) <= limit else (lo, mid)
+    exact = {k: min(n, lo) for k, n in counts.items()}
+    keep = {k: math.floor(v + 1e-9) for k, v in exact.items()}
+    for k in sorted(exact, key=lambda k: (keep[k] - exact[k], k))[: max(0, limit - sum(keep.values()))]:
+        keep[k] = min(counts[k], keep[k] + 1)
+    return keep
 
 
 def downsample(n: int, limit: int, seed: int) -> np.ndarray:

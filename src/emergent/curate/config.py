@@ -6,13 +6,18 @@ reader sees every knob in one place.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emergent.schema import normalize_category
 
 _STRICT = ConfigDict(extra="forbid")
+
+
+def _first_repeat(names: list[str]) -> str | None:
+    """The alphabetically first name listed more than once, or None."""
+    return min((n for n in set(names) if names.count(n) > 1), default=None)
 
 
 class FilterConfig(BaseModel):
@@ -93,15 +98,52 @@ class PromptDedupConfig(BaseModel):
     sources: list[str] | None = None
 
 
+class EvalSetConfig(BaseModel):
+    """A public evaluation set that training must not contain. Its file may be absent on a machine:
+    the build then skips it and says so in the manifest."""
+
+    model_config = _STRICT
+
+    name: str
+    path: str  # relative to the config's folder
+    # A reader (a source format such as hh_rlhf): each record's first user turn is a prompt. None:
+    # every prompt/question/instruction/text field and user turn of the file's rows.
+    format: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # the reader's options, as on a source
+    # Only rows whose integer task_id lies in [first, last] (MBPP's test split is 11-510).
+    task_ids: tuple[int, int] | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str | None) -> str | None:
+        from emergent.data.formats import FORMATS
+
+        if v is not None and v not in FORMATS:
+            raise ValueError(f"unknown format {v!r} — use one of: {', '.join(sorted(FORMATS))}")
+        return v
+
+
 class DecontaminateConfig(BaseModel):
-    """Drop records sharing an n-gram with an evaluation prompt (the eval suites + `files`)."""
+    """Drop records that contain an evaluation prompt: the eval suites, `files` and `sets` (see
+    curate/decontaminate.py for what matches), and hold out the evaluation part of `evaluation_parts`."""
 
     model_config = _STRICT
 
     enabled: bool = True
     ngram: int = Field(default=13, ge=2)
     eval_suites: bool = True
-    files: list[str] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)  # your own prompt files: a missing one is an error
+    sets: list[EvalSetConfig] = Field(default_factory=list)
+    # Sources that are an evaluation split and also the only corpus of their kind: a stable hash of each
+    # record's first user turn holds one in five out of training, as their evaluation part (eval_sets.py).
+    evaluation_parts: list[str] = Field(default_factory=list)
+
+    @field_validator("sets")
+    @classmethod
+    def _unique_sets(cls, v: list[EvalSetConfig]) -> list[EvalSetConfig]:
+        if repeat := _first_repeat([s.name for s in v]):
+            raise ValueError(f"curate.decontaminate.sets: {repeat!r} is listed twice — give each set a unique name")
+        return v
 
 
 class CategoriseConfig(BaseModel):
@@ -213,6 +255,8 @@ class CurateConfig(BaseModel):
     # Which duplicate survives: earlier source in `sources`, then the longer conversation.
     keep_priority: list[Literal["source_order", "longest"]] = Field(default_factory=lambda: ["source_order", "longest"])
     targets: dict[str, tuple[float, float]] = Field(default_factory=seed_targets)
+    # No bucket may take more of the output: a larger one is downsampled (seeded, reason
+    # capped_max_bucket_share), like `caps`; a tighter cap of its own (caps.categories) wins.
     max_bucket_share: float = Field(default=0.30, gt=0, le=1)
     caps: CapsConfig = Field(default_factory=CapsConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
@@ -238,8 +282,6 @@ class CurateConfig(BaseModel):
     @field_validator("phases")
     @classmethod
     def _unique_phases(cls, v: list[PhaseConfig]) -> list[PhaseConfig]:
-        names = [p.name for p in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"phase {dupes[0]!r} is listed twice — give each phase a unique name")
+        if repeat := _first_repeat([p.name for p in v]):
+            raise ValueError(f"phase {repeat!r} is listed twice — give each phase a unique name")
         return v

@@ -2,6 +2,8 @@
 
 Pass 1 (`Fingerprint`, a step) records per conversation an 8-byte hash of the normalised whole
 conversation and a MinHash signature of its word n-gram shingles; nothing else is kept in memory.
+The tool schemas on offer are folded into the exact hash and into every LSH band key
+(`text.tools_key`), so records are duplicates only when they offer the same tools.
 `plan_exact` / `plan_near` then decide, with numpy sorts (never O(n^2)), which row survives each
 group; pass 2 streams the records and writes them (see build.py). LSH candidate pairs are verified
 against the exact Jaccard of their shingle sets, recomputed for the candidate rows only
@@ -25,13 +27,20 @@ import numpy as np
 from emergent.curate.jaccard import estimate_margin, exact_jaccard
 from emergent.curate.minhash import _U64, mix64, odd_constants, signatures
 from emergent.curate.steps import Dropped, Step, batched
-from emergent.curate.text import dedup_text, exact_hash, normalise
+from emergent.curate.text import dedup_text, exact_hash, exact_key, normalise, tools_key
 from emergent.schema import Conversation
 
 
 def prompt_text(conv: Conversation) -> str:
     """Every user turn, normalised: records answering the same prompt share it."""
     return normalise("\n".join(m.get("content") or "" for m in conv["messages"] if m["role"] == "user"))
+
+
+def prompt_key(conv: Conversation) -> int:
+    """The same-prompt key: every user turn and the tools on offer (a question asked with other tools is another prompt)."""
+    text = prompt_text(conv)
+    # No user turn: no prompt to share, whatever the tools (phases.NO_PROMPT).
+    return exact_hash(text) ^ (tools_key(conv.get("tools")) if text else 0)
 
 
 @dataclass
@@ -70,13 +79,15 @@ class Fingerprint(Step):
     def run(self, stream: Iterable[Conversation], dropped: Dropped) -> Iterator[Conversation]:
         for batch in batched(stream, self.batch_size):
             texts = [dedup_text(c) for c in batch]
-            self.out.hashes.append(np.array([exact_hash(t) for t in texts], dtype=np.int64))
+            self.out.hashes.append(np.array([exact_key(c) for c in batch], dtype=np.int64))
             self.out.lengths.append(np.array([len(t) for t in texts], dtype=np.int64))
-            self.out.prompt_hashes.append(np.array([exact_hash(prompt_text(c)) for c in batch], dtype=np.int64))
+            self.out.prompt_hashes.append(np.array([prompt_key(c) for c in batch], dtype=np.int64))
             if self.with_signatures:
                 sig = signatures(texts, self.ngram, self.num_perm)
                 self.out.signatures.append(sig)
-                self.out.band_keys.append(all_band_keys(sig, self.bands, self.rows))
+                tools = np.array([tools_key(c.get("tools")) for c in batch], dtype=np.int64).view(np.uint64)
+                # Same band, other tools -> another key: LSH never pairs records offering different tools.
+                self.out.band_keys.append(all_band_keys(sig, self.bands, self.rows) ^ tools[:, None])
             else:
                 self.out.signatures.append(np.zeros((len(batch), 0), dtype=np.uint32))
                 self.out.band_keys.append(np.zeros((len(batch), 0), dtype=np.uint64))

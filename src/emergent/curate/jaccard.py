@@ -3,6 +3,7 @@ re-read), so the near-duplicate decision does not rest on the MinHash estimate a
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from emergent.curate.minhash import _U64, shingle_hashes
-from emergent.curate.text import exact_hash, normalise
+from emergent.curate.text import exact_hash, normalise, tools_key
 from emergent.schema import conversation_text
 
 
@@ -78,13 +79,15 @@ def exact_jaccard(
 
 class StagedTexts:
     """`texts(rows)` for `exact_jaccard` in a build: the normalised conversation text of staged rows,
-    re-read from pass 1's staging file (Arrow IPC) and checked against the exact hash pass 1 recorded."""
+    re-read from pass 1's staging file (Arrow IPC) and checked against the exact key pass 1 recorded
+    (text and tool schemas: `text.exact_key`)."""
 
     def __init__(self, path: Path, hashes: np.ndarray) -> None:
         self.path, self.hashes = Path(path), hashes
 
     def __call__(self, rows: np.ndarray) -> list[str]:
         out: list[str] = []
+        tools: list[int] = []
         with pa.memory_map(str(self.path)) as source:
             reader = ipc.open_file(source)
             first = 0
@@ -92,11 +95,15 @@ class StagedTexts:
                 batch = reader.get_batch(i)
                 lo, hi = np.searchsorted(rows, [first, first + batch.num_rows])
                 if hi > lo:
-                    msgs = batch.column("messages").take(pa.array(rows[lo:hi] - first)).to_pylist()
+                    take = pa.array(rows[lo:hi] - first)
+                    msgs = batch.column("messages").take(take).to_pylist()
                     out += [normalise(conversation_text({"messages": m})) for m in msgs]
+                    tools += [
+                        tools_key(json.loads(t) if t else None) for t in batch.column("tools").take(take).to_pylist()
+                    ]
                 first += batch.num_rows
-        for row, text in zip(rows, out, strict=True):
-            if exact_hash(text) != self.hashes[row]:
+        for row, text, key in zip(rows, out, tools, strict=True):
+            if exact_hash(text) ^ key != self.hashes[row]:
                 raise RuntimeError(
                     f"{self.path}: staged row {row} no longer reads as the text pass 1 fingerprinted; rerun the build"
                 )

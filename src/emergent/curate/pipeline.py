@@ -20,6 +20,7 @@ from emergent.curate.categorise import Categorise, load_classifier
 from emergent.curate.config import CurateConfig
 from emergent.curate.decontaminate import Decontaminate
 from emergent.curate.dedup import Fingerprint, optimal_bands
+from emergent.curate.eval_sets import EvalSet
 from emergent.curate.filters import quality_filters
 from emergent.curate.steps import Dropped, Step, batched, run_steps
 from emergent.curate.text import approx_tokens
@@ -46,16 +47,16 @@ class ChunkResult:
 class ChunkProcessor:
     """Runs the per-record steps on one chunk; built once per process."""
 
-    def __init__(self, cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool) -> None:
+    def __init__(self, cfg: CurateConfig, eval_sets: list[EvalSet], source_names: list[str], classify: bool) -> None:
         self.cfg = cfg
         self.source_index = {name: i for i, name in enumerate(source_names)}
         self.classifier = load_classifier()[0] if classify else None
         # Categories first: the offensive filter is scoped by category.
         steps: list[Step] = [Categorise(self.classifier, cfg.categorise.fallback_category, cfg.categorise.batch_size)]
         steps += quality_filters(cfg.filters)
-        self.decontaminate = Decontaminate(prompts, cfg.decontaminate.ngram) if cfg.decontaminate.enabled else None
-        if self.decontaminate is not None and len(self.decontaminate):
-            steps.append(self.decontaminate)
+        dc = cfg.decontaminate
+        if dc.enabled and (decontaminate := Decontaminate(eval_sets, dc.ngram, dc.evaluation_parts)).active:
+            steps.append(decontaminate)
         bands, rows = lsh_shape(cfg)
         nd = cfg.near_dedup
         self.fingerprint = Fingerprint(nd.ngram, nd.num_perm, bands, rows, with_signatures=nd.enabled)
@@ -103,9 +104,9 @@ def _empty_arrays(cfg: CurateConfig) -> dict[str, np.ndarray]:
 _WORKER: ChunkProcessor | None = None
 
 
-def _init_worker(cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool) -> None:
+def _init_worker(cfg: CurateConfig, eval_sets: list[EvalSet], source_names: list[str], classify: bool) -> None:
     global _WORKER
-    _WORKER = ChunkProcessor(cfg, prompts, source_names, classify)
+    _WORKER = ChunkProcessor(cfg, eval_sets, source_names, classify)
 
 
 def _run_chunk(convs: list[Conversation]) -> ChunkResult:
@@ -119,7 +120,7 @@ class ChunkExecutor:
     # Its results carry their band keys; the Ray executor's leave them in the cluster and name them here.
     band_keys_in_cluster = None
 
-    def __init__(self, cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool) -> None:
+    def __init__(self, cfg: CurateConfig, eval_sets: list[EvalSet], source_names: list[str], classify: bool) -> None:
         self.cfg = cfg
         self.pool: Any = None
         if cfg.workers > 0:
@@ -129,10 +130,12 @@ class ChunkExecutor:
             ctx = mp.get_context("forkserver")
             preload = ["emergent.curate.pipeline"] + (["profanity_check"] if cfg.filters.offensive else [])
             ctx.set_forkserver_preload(preload)
-            self.pool = ctx.Pool(cfg.workers, initializer=_init_worker, initargs=(cfg, prompts, source_names, classify))
+            self.pool = ctx.Pool(
+                cfg.workers, initializer=_init_worker, initargs=(cfg, eval_sets, source_names, classify)
+            )
             self.local: ChunkProcessor | None = None
         else:
-            self.local = ChunkProcessor(cfg, prompts, source_names, classify)
+            self.local = ChunkProcessor(cfg, eval_sets, source_names, classify)
 
     def map(self, stream: Iterable[Conversation]) -> Iterator[ChunkResult]:
         chunks = batched(stream, self.cfg.chunk_size)
@@ -158,14 +161,14 @@ class ChunkExecutor:
 
 
 def make_executor(
-    cfg: CurateConfig, prompts: list[str], source_names: list[str], classify: bool
+    cfg: CurateConfig, eval_sets: list[EvalSet], source_names: list[str], classify: bool
 ) -> ChunkExecutor | RayChunkExecutor:
     """The pass-1 executor `curate.executor` names: local processes, or actors on a Ray cluster."""
     if cfg.executor == "ray":
         from emergent.curate.ray_exec import RayChunkExecutor
 
-        return RayChunkExecutor(cfg, prompts, source_names, classify)
-    return ChunkExecutor(cfg, prompts, source_names, classify)
+        return RayChunkExecutor(cfg, eval_sets, source_names, classify)
+    return ChunkExecutor(cfg, eval_sets, source_names, classify)
 
 
 def pairs_finder(cfg: CurateConfig) -> Callable[[np.ndarray], np.ndarray] | None:

@@ -26,6 +26,8 @@ class Dropped:
         self.counts: Counter = Counter()
         # Things noticed but not dropped (e.g. red-team prompts kept), reported in the manifest.
         self.notes: Counter = Counter()
+        # Finer counts a step keeps about its drops, `breakdown[(step, key)]` (decontamination: per evaluation set).
+        self.breakdown: Counter = Counter()
 
     def add(self, step: str, conv: Conversation, reason: str, **extra: Any) -> None:
         self.counts[(step, conv["_source"], reason)] += 1
@@ -47,6 +49,7 @@ class Dropped:
     def merge(self, other: Dropped) -> None:
         self.counts.update(other.counts)
         self.notes.update(other.notes)
+        self.breakdown.update(other.breakdown)
         for step, items in other.entries.items():
             self.entries.setdefault(step, []).extend(items)
 

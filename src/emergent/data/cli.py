@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from emergent.errors import print_error
-from emergent.schema import Conversation
+from emergent.schema import Conversation, tool_function
 
 console = Console()
 
@@ -62,7 +62,7 @@ def render_plain(conv: Conversation) -> str:
     """A conversation as a person reads it: one block per turn, tool calls as name(arguments)."""
     lines = []
     if conv.get("tools"):
-        names = ", ".join(t.get("name", "?") for t in conv["tools"])
+        names = ", ".join(tool_function(t).get("name", "?") for t in conv["tools"])
         lines.append(f"[dim]tools available: {names}[/]")
     for m in conv["messages"]:
         role = m["role"]

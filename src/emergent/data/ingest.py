@@ -2,7 +2,8 @@
 
 `IngestStream` is the reusable part (curation consumes it directly); `ingest` writes the
 Parquet shards, `quarantine.jsonl` and `manifest.json`. Per source, input = accepted + quarantined
-is checked here, not hoped for.
+is checked here, not hoped for. Every record passes the content guard (`emergent.data.guard`):
+special-token strings and mojibake are repaired (counted under `repaired`) or quarantined.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from typing import Any
 
 from emergent.data.config import IngestConfig, SourceConfig
 from emergent.data.formats import get_format
+from emergent.data.guard import guard_conversation, guard_text
 from emergent.data.readers import BadRow
 from emergent.data.store import ShardWriter
 from emergent.errors import Reject
-from emergent.schema import Conversation, make_conversation, normalize_category, validate_conversation
+from emergent.schema import PAIR_KEYS, Conversation, make_conversation, normalize_category, validate_conversation
 
 # Control tags that would condition the model on a persona instead of letting style emerge.
 PERSONA_TAG = re.compile(
@@ -42,6 +44,8 @@ class SourceStats:
     quarantined: int = 0
     persona_tags_stripped: int = 0
     reasons: Counter = field(default_factory=Counter)
+    # Accepted records the content guard changed: special_token_stripped, mojibake_fixed.
+    repaired: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class SourceStats:
             "category": self.category,
             "persona_tags_stripped": self.persona_tags_stripped,
             "reasons": dict(sorted(self.reasons.items())),
+            "repaired": dict(sorted(self.repaired.items())),
         }
 
 
@@ -139,6 +144,14 @@ class IngestStream:
                 return None
         else:
             stats.persona_tags_stripped += strip_persona_tags(conv)
+        try:
+            repairs = guard_conversation(conv)
+            for key in PAIR_KEYS:
+                if conv.get(key):
+                    conv[key] = guard_text(conv[key], key)[0]
+        except Reject as rej:
+            self._quarantine(stats, origin, rej.reason, rej.detail, row)
+            return None
         size = sum(len(m.get("content") or "") for m in conv["messages"])
         if size > self.config.max_record_chars:
             self._quarantine(
@@ -149,7 +162,8 @@ class IngestStream:
         if reason:
             self._quarantine(stats, origin, reason, "", row)
             return None
-        return make_conversation(
+        stats.repaired.update(repairs)
+        record = make_conversation(
             conv["messages"],
             source=source.name,
             origin=origin,
@@ -157,6 +171,8 @@ class IngestStream:
             license=stats.license,
             tools=conv.get("tools"),
         )
+        record.update({k: conv[k] for k in PAIR_KEYS if conv.get(k) is not None})
+        return record
 
     def summary(self) -> dict[str, Any]:
         reasons: Counter = Counter()
@@ -171,6 +187,7 @@ class IngestStream:
             "sources": {name: s.as_dict() for name, s in self.stats.items()},
             "reasons": dict(sorted(reasons.items())),
             "persona_tags_stripped": sum(s.persona_tags_stripped for s in self.stats.values()),
+            "repaired": dict(sorted(sum((s.repaired for s in self.stats.values()), Counter()).items())),
         }
 
 

@@ -262,3 +262,12 @@ def iter_hub_rows(name: str, config: str | None, split: str) -> Iterator[Row]:
     ds = load_dataset(name, config, split=split, streaming=True)
     for i, row in enumerate(ds):
         yield f"hub:{name}/{split}#row{i}", row
+
+
+def iter_source_rows(source: Any) -> Iterator[Row]:
+    """Every row of a source: its hub split, or each of its files in order."""
+    if source.hub:
+        yield from iter_hub_rows(source.hub, source.hub_config, source.split)
+        return
+    for path in source.files:
+        yield from iter_rows(path)

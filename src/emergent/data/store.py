@@ -36,6 +36,8 @@ CONVERSATION_SCHEMA = pa.schema(
         ("_category", pa.string()),
         ("_license", pa.string()),
         ("_origin", pa.string()),
+        ("_chosen", pa.string()),
+        ("_rejected", pa.string()),
     ]
 )
 

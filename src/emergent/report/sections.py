@@ -7,6 +7,7 @@ from typing import Any
 
 from emergent.report import svg
 from emergent.report.results import RunResults, as_float, dig, first
+from emergent.report.source_examples import examples_section
 
 FUNNEL = (
     ("quarantined", "quarantined"),
@@ -123,6 +124,7 @@ def data_section(r: RunResults) -> str:
         "</section>",
         composition_section(r),
         sources_section(r),
+        examples_section(r),
     ]
     return "".join(parts)
 
@@ -150,6 +152,8 @@ def composition_section(r: RunResults) -> str:
     chart = svg.range_bars(rows, label="composition against targets")
     legend = svg.legend([("in target range", "#2bb39a"), ("outside range", "#e8744f"), ("target band", "#bfe9df")])
     before = m.get("composition_before_dedup") or {}
+    # Builds since session 8 say how much of each bucket the classifier chose rather than the config.
+    split = any(isinstance(c, dict) and "predicted" in c for c in comp.values())
     trs = []
     for bucket, share, lo, hi, status in rows:
         b = before.get(bucket) if isinstance(before.get(bucket), dict) else {}
@@ -160,6 +164,7 @@ def composition_section(r: RunResults) -> str:
                 f"{share * 100:.1f}%",
                 f"{lo * 100:.0f}–{hi * 100:.0f}%" if lo is not None and hi is not None else na(),
                 pill(status or None),
+                *([num(comp[bucket].get("from_config")), num(comp[bucket].get("predicted"))] if split else []),
                 num(b.get("count")) if b else na(),
             ]
         )
@@ -176,7 +181,21 @@ def composition_section(r: RunResults) -> str:
         f'<div class="card"><h3>Buckets against their targets</h3>{chart or na()}{legend if chart else ""}{diversity}</div>'
         + card(
             "Per bucket",
-            table(["bucket", "count", "share", "target", "status", "before dedup"], trs, {1, 2, 5}) if trs else "",
+            table(
+                [
+                    "bucket",
+                    "count",
+                    "share",
+                    "target",
+                    "status",
+                    *(["from config", "classified"] if split else []),
+                    "before dedup",
+                ],
+                trs,
+                {1, 2, 5, 6, 7} if split else {1, 2, 5},
+            )
+            if trs
+            else "",  # fmt: skip
         )
         + "</section>"
     )
@@ -192,7 +211,7 @@ def sources_section(r: RunResults) -> str:
         )
         rows.append(
             [
-                f"<b>{escape(name)}</b>",
+                f'<a href="#examples-{escape(name)}"><b>{escape(name)}</b></a>',
                 escape(str(first(s, "license", "licence") or "n/a")),
                 escape(str(first(s, "category", "default_category") or "mixed (classified)")),
                 num(inp),
@@ -224,7 +243,7 @@ def sources_section(r: RunResults) -> str:
         )
     return (
         '<section id="sources"><h2>Sources and licences</h2><p class="lead">Every corpus in the mixture, its licence, '
-        "and how much of it survived curation.</p>"
+        "and how much of it survived curation; a source's name leads to its drop reasons and examples.</p>"
         + card(
             "Sources",
             table(["source", "licence", "bucket", "input", "output", "kept", "dropped"], rows, {3, 4, 5})

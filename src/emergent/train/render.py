@@ -4,14 +4,17 @@ Only the messages and tools are rendered; metadata keys (`_id`, `_source`, ...) 
 Every assistant turn carries loss: its content and the template's end-of-turn marker (so the model
 learns to stop); system, user and tool turns and the template's role headers carry none.
 
-Tools. When the chat template has tool support (it mentions `tools` or `tool_calls`), the messages
-and tool schemas go through it unchanged. Otherwise (SmolLM2's template has none) they are written
-as JSON text, deterministically, in the widely used Hermes layout:
-  * tool schemas are appended to the system message (one is created when absent) after the line
-    "You can call these tools. Each is a JSON schema:" — one schema per line, keys sorted;
-  * each assistant tool call becomes "<tool_call>\n{"arguments": {...}, "name": "f"}\n</tool_call>"
-    after the assistant's text (keys sorted, so the same call always renders the same way);
-  * tool results stay as messages with role "tool" and their content as is.
+Tools. Records store `tools` in the OpenAI shape (`{"type": "function", "function": {...}}`; bare
+function schemas are wrapped on the way in). When the chat template has tool support (it mentions
+`tools` or `tool_calls`), the messages and tools go through it unchanged. Otherwise (SmolLM2's
+template has none) they are written as text in the Hermes layout that Qwen2.5 and Hermes models use,
+so a model trained here reads and writes what tool-calling runtimes parse:
+  * the tool schemas go into the system message (one is created when absent) between `<tools>` and
+    `</tools>`, one JSON object per line, after a short instruction;
+  * each assistant tool call becomes `<tool_call>\n{"name": "f", "arguments": {...}}\n</tool_call>`
+    after the assistant's text: the name comes first, so the arguments are generated knowing the function;
+  * each tool result becomes `<tool_response>\n...\n</tool_response>` in a message with role "tool".
+JSON keeps the record's key order (the same record always renders the same text).
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from emergent.schema import Conversation
+from emergent.schema import Conversation, openai_tools
 
-TOOLS_HEADER = "You can call these tools. Each is a JSON schema:"
+TOOLS_HEADER = (
+    "You may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:"
+)
+TOOLS_FOOTER = (
+    "For each function call, return a json object with function name and arguments within "
+    '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
 
 
 @dataclass
@@ -60,22 +70,29 @@ def _call_text(call: dict) -> str:
         args: Any = json.loads(fn["arguments"])
     except (TypeError, ValueError):
         args = fn["arguments"]
-    body = json.dumps({"arguments": args, "name": fn["name"]}, ensure_ascii=False, sort_keys=True)
+    body = json.dumps({"name": fn["name"], "arguments": args}, ensure_ascii=False)
     return f"<tool_call>\n{body}\n</tool_call>"
 
 
+def tools_block(tools: list[dict]) -> str:
+    """The system-message text that lists the tools (Hermes layout)."""
+    schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in openai_tools(tools) or [])
+    return f"{TOOLS_HEADER}\n<tools>\n{schemas}\n</tools>\n\n{TOOLS_FOOTER}"
+
+
 def tools_as_text(messages: list[dict], tools: list[dict] | None) -> list[dict]:
-    """Rewrite tool schemas and calls as JSON text for templates without tool support (see module doc)."""
+    """Rewrite tool schemas, calls and results as text for templates without tool support (see module doc)."""
     out: list[dict] = []
     for m in messages:
         content = m.get("content") or ""
         calls = m.get("tool_calls") or []
         if calls:
             content = "\n".join([content] * bool(content) + [_call_text(c) for c in calls])
+        if m["role"] == "tool":
+            content = f"<tool_response>\n{content}\n</tool_response>"
         out.append({"role": m["role"], "content": content})
     if tools:
-        schemas = "\n".join(json.dumps(t, ensure_ascii=False, sort_keys=True) for t in tools)
-        block = f"{TOOLS_HEADER}\n{schemas}"
+        block = tools_block(tools)
         if out and out[0]["role"] == "system":
             out[0] = {"role": "system", "content": f"{out[0]['content']}\n\n{block}" if out[0]["content"] else block}
         else:
@@ -110,7 +127,7 @@ def render(conv: Conversation, tokenizer: Any) -> Rendered:
     (e.g. it rewrites earlier turns) is reported rather than trained on with misplaced labels.
     """
     native = has_tool_support(tokenizer)
-    tools = conv.get("tools") or None
+    tools = openai_tools(conv.get("tools"))
     if native:
         messages = [_native_message(m) for m in conv["messages"]]
         template_tools = tools

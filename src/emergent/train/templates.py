@@ -9,6 +9,9 @@ assistant turn (unless that token is `<|im_end|>` itself, as in ChatML-native vo
 vocabulary has no `<|im_end|>` token still learns to stop, and generation stops on its own
 end-of-sequence token. No token is added to the vocabulary: LoRA does not train the embeddings, and
 added tokens would keep untrained embeddings.
+
+`chatml` has no tool support: tool schemas, calls and results reach it as text in the Hermes layout
+(`<tools>`, `<tool_call>{"name": ..., "arguments": ...}</tool_call>`, `<tool_response>`; train/render.py).
 """
 
 from __future__ import annotations

@@ -50,6 +50,9 @@ FORMATS: dict[str, str] = {
     "commonsense_dialogues": "commonsense_dialogues",
     "aesop": "aesop",
     "duorc_story": "duorc_story",
+    "pubmedqa": "pubmedqa",
+    "medquad": "medquad",
+    "gpteacher_roleplay": "gpteacher_roleplay",
 }
 
 
@@ -66,13 +69,9 @@ class Format:
         if hasattr(self.module, "rows"):
             yield from self.module.rows(source)
             return
-        from emergent.data.readers import iter_hub_rows, iter_rows
+        from emergent.data.readers import iter_source_rows
 
-        if source.hub:
-            yield from iter_hub_rows(source.hub, source.hub_config, source.split)
-            return
-        for f in source.files:
-            yield from iter_rows(f)
+        yield from iter_source_rows(source)
 
     def convert(self, row: dict, source: SourceConfig) -> dict:
         if self.name in GENERIC:

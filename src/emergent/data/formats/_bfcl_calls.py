@@ -37,7 +37,7 @@ def json_schema(node: Any) -> Any:
 
 
 def tool_schema(fn: dict) -> dict:
-    """The function schema a chat template renders: name, description, parameters (BFCL's `response` dropped)."""
+    """The function schema (name, description, parameters; BFCL's `response` dropped), before the OpenAI wrapper."""
     if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
         raise Reject("bad_tool_schema", "a function entry has no name")
     schema = {"name": fn["name"], "description": str(fn.get("description", "")).strip()}

@@ -6,6 +6,9 @@ the instruction is unquoted, strings hold raw newlines and unescaped quotes. So 
 between the known keys (`, 'next_key':`) and then read as a literal when it is one, else unquoted.
 The user asks the instruction; the assistant explains the chosen API and shows its code (falling back
 to the row's own `api_call` column). Rows whose output is not an API answer are quarantined.
+
+The bucket is `technical`, not `tool_use`: the answer is prose plus Python that loads a model with
+`torch.hub`, with no function schema, no tool call and no result.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from emergent.data.formats._common import field, pair
 from emergent.errors import Reject
 
-CATEGORY = "tool_use"
+CATEGORY = "technical"
 LICENSE = "Apache-2.0"
 
 # Every key that appears at the top level or inside 'Output' in the TorchHub file; a value ends where

@@ -1,8 +1,8 @@
 """Berkeley Function Calling Leaderboard (BFCL v4): questions + gold calls -> tool-use conversations.
 
 Single-turn files (simple, multiple, parallel, parallel_multiple): the question is the user turn, the
-`function` list becomes `tools` (BFCL's Python type names such as "dict"/"float" turned into JSON
-schema's "object"/"number"), and the gold answer from `possible_answer/<same file name>` becomes one
+`function` list becomes `tools` (OpenAI shape; BFCL's Python type names such as "dict"/"float" turned
+into JSON schema's "object"/"number"), and the gold answer from `possible_answer/<same file name>` becomes one
 assistant turn with one tool call per gold call (several for the parallel files). Each gold argument
 lists its allowed values; we take the first non-empty one and drop optional arguments whose only
 allowed value is "" (BFCL's "may be omitted").
@@ -14,6 +14,12 @@ in its data (they come from executing the calls), and we do not invent them, so 
 with calls is followed directly by the next user turn (valid role order: a tool message is optional).
 A turn whose gold answer is empty (the model should act without calling anything) has no assistant
 text we could train on, so the record is quarantined (`turn_without_calls`) rather than rewritten.
+
+So every BFCL record is call-only: it teaches choosing the function and filling its arguments, not
+reading a result or answering from it (SGD teaches that). The build's manifest counts call-only
+records per source (`window.sources.<name>.call_only`). Multi-turn records carry every function of
+their classes (median ~3,900 tokens); the build trims them to the called functions, or leaves them
+out, when they do not fit `training.max_seq_len` (curate/window.py).
 
 Companion files are found next to the question file, so a copied folder keeps working.
 """
@@ -28,7 +34,7 @@ from emergent.data.formats._bfcl_calls import gold_arguments, parse_call, tool_s
 from emergent.data.formats._common import assistant
 from emergent.data.readers import BadRow, Row, iter_rows
 from emergent.errors import Reject
-from emergent.schema import tool_call
+from emergent.schema import openai_tools, tool_call
 
 CATEGORY = "tool_use"
 LICENSE = "Apache-2.0"
@@ -137,7 +143,10 @@ def _single_turn(row: dict) -> dict:
         if name not in names:
             raise Reject("unknown_function", f"gold call {name!r} is not among the functions")
         calls.append(tool_call(name, gold_arguments(args, f"ground_truth[{i}].{name}"), i))
-    return {"messages": [*_turn_messages(question[0], "question[0]"), assistant("", calls)], "tools": tools}
+    return {
+        "messages": [*_turn_messages(question[0], "question[0]"), assistant("", calls)],
+        "tools": openai_tools(tools),
+    }
 
 
 def _multi_turn(row: dict) -> dict:
@@ -161,4 +170,4 @@ def _multi_turn(row: dict) -> dict:
         messages.extend(_turn_messages(turn, f"question[{t}]"))
         parsed = [parse_call(c, by_name) for c in calls]
         messages.append(assistant("", [tool_call(name, args, i) for i, (name, args) in enumerate(parsed)]))
-    return {"messages": messages, "tools": tools}
+    return {"messages": messages, "tools": openai_tools(tools)}

@@ -35,6 +35,38 @@ def rejoin_sentences(text: str) -> str:
     return _RUN_ON.sub(fix, text.replace("\xa0", " "))
 
 
+# Line breaks the scrape lost, seen in the 2020-03-25 file: "office.)There", "sleepMental: how we",
+# "tips:Physical:", "Hello,While", "Warm regards,Shawn".
+_CLOSER_JOIN = re.compile(r"([a-z][.!?][)”’]+)(?=[A-Z])")
+_QUOTE_JOIN = re.compile(r'[a-z][.!?]"(?=[A-Z])')
+_COLON_JOIN = re.compile(r"(?<=[a-z])([:;,])(?=[A-Z][a-z])")
+_CASE_JOIN = re.compile(r"(\S*?[a-z]{2})(?=[A-Z][a-z])")
+
+
+def repair_joins(text: str) -> str:
+    """Put back the breaks between lines the scrape glued together, leaving URLs and names alone."""
+    text = rejoin_sentences(text)
+    text = _CLOSER_JOIN.sub(r"\1 ", text)
+    # A straight quote after a full stop closes a quotation when an odd number of quotes precede it.
+    out, last = [], 0
+    for m in _QUOTE_JOIN.finditer(text):
+        quote = m.end() - 1
+        closes = text.count('"', 0, quote) % 2 == 1
+        out.append(text[last : quote + 1] + " " if closes else text[last:quote] + ' "')
+        last = quote + 1
+    text = "".join(out) + text[last:]
+    text = _COLON_JOIN.sub(lambda m: m.group(1) + ("\n" if m.group(1) != ";" else " "), text)
+
+    def case_join(m: re.Match[str]) -> str:
+        token = m.group(1)
+        # "www.site.com/guideHope" splits, "watch?v=nmJx" and "MacArthur" do not.
+        if token[:1].isupper() or any(c in token for c in "?=#&+@"):
+            return token
+        return token + "\n"
+
+    return _CASE_JOIN.sub(case_join, text)
+
+
 def rows(source: Any) -> Iterator[tuple[str, Any]]:
     """The source's rows, with verbatim repeats (same question, same answer) turned into BadRows."""
     from emergent.data.readers import BadRow, iter_hub_rows, iter_rows
@@ -60,4 +92,4 @@ def convert(row: dict, source: object) -> dict:
         field(row, "questionText")  # raises missing_field naming the column
     # A few posts repeat the title as the first line of the text; do not say it twice.
     question = f"{title}\n\n{body}" if title and body and not body.startswith(title) else body or title
-    return pair(question, rejoin_sentences(field(row, "answerText")))
+    return pair(question, repair_joins(field(row, "answerText")))

@@ -9,6 +9,16 @@ Consecutive turns of one speaker are merged. Strategy labels are annotation: the
 text. Leading supporter turns (a window that starts mid-dialog, a supporter's opening "hi") are
 dropped because a conversation starts with the user; trailing seeker turns are dropped because
 nothing answers them.
+
+FailedESConv.json holds the sessions the corpus authors rejected ("Try using Google"), so by default
+every one is quarantined as `failed_session`. `options: {failed_min_rating: N}` keeps those whose
+seeker rated the supporter's empathy and relevance both at least N of 5 (33 of the 196 at N=4); the
+54 sessions without a rating are quarantined as `failed_session_unrated`.
+The .tsv holds one window per supporter turn, so one dialog appears as ~14 overlapping windows.
+They are joined back into the whole dialog (turns keyed by their index; a window whose turn text
+differs from the one seen at that index starts the next dialog): one record per dialog, emitted at
+its last window, and every other window quarantined as `merged_window`. Where the windows skip
+turns (a run of seeker messages longer than a window), the longest run without a gap is kept.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from emergent.data.formats._common import field
-from emergent.errors import Reject
+from emergent.errors import ConfigError, Reject
 
 CATEGORY = "empathetic"
 LICENSE = "CC-BY-NC-4.0"
@@ -28,21 +38,111 @@ SEEKER = {"seeker", "speaker", "usr", "user", "0"}
 SUPPORTER = {"supporter", "listener", "sys", "system", "1"}
 
 _WINDOW_TURN = re.compile(r"^\s*\S+ ([01]) \d+ (.*)$", re.S)
+_INDEXED_TURN = re.compile(r"^\s*(\S+) ([01]) (\d+) (.*)$", re.S)
+OPTIONS = ("failed_min_rating",)
 _STRATEGY = re.compile(r"^\s*\[[^\]]*\]\s*")
+
+
+def failed_min_rating(source: Any) -> int | None:
+    """The source's `failed_min_rating` option (None: drop every failed session); ConfigError when invalid."""
+    options = getattr(source, "options", None) or {}
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"source {source.name!r}: unknown option(s) {sorted(unknown)} for esconv; known: {', '.join(OPTIONS)}"
+        )
+    n = options.get("failed_min_rating")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 5):
+        raise ConfigError(
+            f"source {source.name!r}: options.failed_min_rating must be 1-5 (the seeker's survey scale) "
+            f"or null to drop every FailedESConv session, got {n!r}"
+        )
+    return n
 
 
 def rows(source: Any) -> Iterator[tuple[str, Any]]:
     from emergent.data.readers import iter_hub_rows, iter_rows
 
+    min_rating = failed_min_rating(source)
     if source.hub:
         yield from iter_hub_rows(source.hub, source.hub_config, source.split)
         return
     for path in source.files:
         name = Path(str(path).partition("!")[0]).name.lower().removesuffix(".gz")
         if name.endswith(".tsv"):
-            yield from _windows(Path(path))
+            yield from _dialogs(_windows(Path(path)))
+        elif "failed" in name:
+            yield from _rated_sessions(iter_rows(path), min_rating)
         else:
             yield from iter_rows(path)
+
+
+def _rated_sessions(reader: Iterator[tuple[str, Any]], min_rating: int | None) -> Iterator[tuple[str, Any]]:
+    """Failed sessions: all quarantined, or only those rated below `min_rating` (and the unrated)."""
+    import json
+
+    from emergent.data.readers import BadRow
+
+    for origin, row in reader:
+        if isinstance(row, dict):
+            seeker = (row.get("survey_score") or {}).get("seeker") or {}
+            ratings = [seeker.get(k) for k in ("empathy", "relevance")]
+            reason = None
+            if min_rating is None:
+                reason = "failed_session"
+            elif not all(isinstance(r, (str, int)) and str(r).strip().isdigit() for r in ratings):
+                reason = "failed_session_unrated"
+            elif min(int(r) for r in ratings) < min_rating:
+                reason = "failed_session_low_rating"
+            if reason:
+                row = BadRow(origin, reason, json.dumps(row, ensure_ascii=False))
+        yield origin, row
+
+
+def _dialogs(windows: Iterator[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """One row per dialog out of its sliding windows (see the module docstring)."""
+    from emergent.data.readers import BadRow
+
+    turns: dict[int, tuple[str, str, str]] = {}  # index -> (score, speaker, text)
+    origins: list[str] = []
+
+    def flush() -> Iterator[tuple[str, Any]]:
+        if not origins:
+            return
+        first, last = origins[0], origins[-1]
+        span = f"{first}-{last.rsplit(':', 1)[-1]}" if len(origins) > 1 else first
+        for origin in origins[:-1]:
+            yield origin, BadRow(origin, "merged_window", f"window merged into the dialog record {span}")
+        run = _longest_run(sorted(turns))
+        yield span, {"window": " EOS ".join(" ".join((*turns[i][:2], str(i), turns[i][2])) for i in run)}
+
+    for origin, row in windows:
+        if isinstance(row, BadRow):
+            yield origin, row
+            continue
+        parsed = [_INDEXED_TURN.match(part) for part in row["window"].split(" EOS ")]
+        if not all(parsed):
+            yield from flush()
+            turns, origins = {}, []
+            yield origin, row  # convert names the malformed turn
+            continue
+        window = {int(m.group(3)): (m.group(1), m.group(2), m.group(4).strip()) for m in parsed}
+        if any(i in turns and turns[i][1:] != turn[1:] for i, turn in window.items()):
+            yield from flush()
+            turns, origins = {}, []
+        turns.update(window)
+        origins.append(origin)
+    yield from flush()
+
+
+def _longest_run(indexes: list[int]) -> list[int]:
+    runs: list[list[int]] = []
+    for i in indexes:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return max(runs, key=len)
 
 
 def _windows(path: Path) -> Iterator[tuple[str, Any]]:

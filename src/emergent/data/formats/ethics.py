@@ -5,8 +5,10 @@ Subsets (from the file name, or `options: {subset: ...}`, or the hub config name
   deontology   label,scenario,excuse   1 = the excuse (or the duty claimed from a role) is reasonable
   justice      label,scenario          1 = the claim is reasonable
   virtue       label,"scenario [SEP] trait"   1 = the trait fits the person
-The answer is a short verdict plus the reason the subset's criterion gives, never a bare label.
-Wording varies between a few templates, chosen by a hash of the text so a rerun is identical.
+The answer is a short verdict, a sentence about the case itself (what the asker did, the reason
+or role they gave, told back to them: see _ethics_reply), and the reason the subset's criterion
+gives; never a bare label. Wording varies between a few templates, chosen by a hash of the text so
+a rerun is identical.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from emergent.data.formats._common import field, pair
+from emergent.data.formats._ethics_reply import engagement
 from emergent.errors import ConfigError, Reject
 
 CATEGORY = "ethical"
@@ -206,6 +209,7 @@ def convert(row: dict, source: Any) -> dict:
     key = "\x00".join(slots.values())
     question = _pick(_QUESTIONS[kind], key, 0).format(**slots)
     parts = [_pick(options, key, i + 1).format(**slots) for i, options in enumerate(_VERDICTS[kind, label == "1"])]
+    parts.insert(1, engagement(kind, slots, label == "1"))
     return pair(question, " ".join(p for p in parts if p))
 
 
@@ -220,7 +224,10 @@ def _slots(subset: str, row: dict) -> tuple[str, dict[str, str]]:
     if subset == "deontology":
         scenario, excuse = field(row, "scenario").strip(), field(row, "excuse").strip()
         # "I am a nurse." + "So I should ..." is a role and a duty claimed from it, not a request and an excuse.
-        return ("role" if excuse.lower().startswith("so i") else "excuse"), {"scenario": scenario, "excuse": excuse}
+        role = excuse.lower().startswith("so i") or (
+            excuse.lower().startswith("i should") and scenario.lower().startswith(("i am ", "i'm "))
+        )
+        return ("role" if role else "excuse"), {"scenario": scenario, "excuse": excuse}
     text = field(row, "scenario")
     if text.count("[SEP]") != 1:
         raise Reject("malformed_field", "virtue 'scenario' must be 'scenario [SEP] trait'")

@@ -55,13 +55,20 @@ def _per_side(source: Any) -> int:
     return n
 
 
+_CONTRACTION = re.compile(r"\b(do|does|did|ca|wo|is|are|was|were|should|would|could|have|has)nt\b", re.I)
+
+
 def clean(text: str) -> str:
     """An argument as sentences: stray leading punctuation/backslashes gone, spaces collapsed, capitalised.
 
-    The crowd-sourced arguments are mostly lower case after the first word; sentence starts are restored.
+    The crowd-sourced arguments are mostly lower case after the first word; sentence starts are restored,
+    and so are the pronoun "I" and the apostrophes of unambiguous contractions ("dont", "cant"), since
+    the assistant says these words. "its" stays: it is as often right as wrong.
     """
     text = re.sub(r"\s+", " ", text).strip()
     text = re.sub(r"^[`'\\.,;:\-\s]+", "", text)
+    text = re.sub(r"(?<![\w'’.])i(?=(?:'[a-z]+)?(?![\w'’]|\.e\.))", "I", text)
+    text = _CONTRACTION.sub(r"\1n't", text)
     text = re.sub(r"([.!?] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
     return text[:1].upper() + text[1:]
 
