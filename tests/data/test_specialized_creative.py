@@ -286,3 +286,12 @@ def test_quickstart_mixture_has_no_empty_bucket(tmp_path: Path) -> None:
     html = write_report(tmp_path / "run").read_text()
     for source in manifest["sources"]:
         assert f'id="examples-{source}"' in html
+    # No text the model trains on carries a tokenizer's special-token string (the ingest guard).
+    from emergent.data.guard import SPECIAL_TOKEN
+    from emergent.data.store import read_conversations
+
+    convs = list(read_conversations(tmp_path / "run" / "data" / "conversations"))
+    texts = [m.get("content") or "" for c in convs for m in c["messages"]]
+    texts += [t["function"]["arguments"] for c in convs for m in c["messages"] for t in m.get("tool_calls") or []]
+    assert len(convs) == sum(c["count"] for c in comp.values())
+    assert [t for t in texts if SPECIAL_TOKEN.search(t)] == []
