@@ -166,3 +166,23 @@ def test_add_adapter_records_the_public_id_of_the_embedded_default(tiny_model_di
 
     model = add_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), PeftSettings(r=2), EMBEDDED_DEFAULT)
     assert model.peft_config["default"].base_model_name_or_path == EMBEDDED_UPSTREAM
+
+
+def test_saving_an_adapter_on_a_hub_base_makes_no_hub_lookup(tiny_model_dir, tmp_path):
+    """The adapter names the hub id of the embedded default; writing it must not try the network."""
+    import warnings
+
+    from peft import get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from emergent.models import EMBEDDED_DEFAULT
+    from emergent.train.config import PeftSettings
+    from emergent.train.model import add_adapter, save_adapter, saves_embeddings
+
+    model = add_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir), PeftSettings(r=2), EMBEDDED_DEFAULT)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        weights = get_peft_model_state_dict(model, save_embedding_layers=saves_embeddings(model))
+        save_adapter(model, tmp_path / "adapter", weights)
+    assert not [w for w in caught if "remote file" in str(w.message) or "Could not find a config" in str(w.message)]
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()

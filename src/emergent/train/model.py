@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -148,3 +149,16 @@ def add_adapter(model: torch.nn.Module, settings: PeftSettings, model_name: str)
     # that exists there (the hub id of the embedded default, models.public_id).
     peft_model.peft_config["default"].base_model_name_or_path = public_id(model_name)
     return peft_model
+
+
+def saves_embeddings(model: Any) -> bool:
+    """Whether the adapter's weights include embedding layers: decided from its targets, not by PEFT's
+    "auto", which looks the base id up on the hub (a network call, or a warning offline, at every
+    checkpoint) to learn whether the vocabulary grew — training never grows it."""
+    targets = model.peft_config["default"].target_modules
+    return bool(set([targets] if isinstance(targets, str) else targets) & {"embed_tokens", "lm_head"})
+
+
+def save_adapter(model: Any, folder: Path, state_dict: dict) -> None:
+    """Write the adapter folder (PEFT layout) from the gathered LoRA `state_dict`."""
+    model.save_pretrained(folder, state_dict=state_dict, save_embedding_layers=saves_embeddings(model))

@@ -45,6 +45,8 @@ from emergent.train.model import (
     compile_layers,
     load_model,
     load_tokenizer,
+    save_adapter,
+    saves_embeddings,
     use_training_fast_paths,
 )
 from emergent.train.packing import IGNORE, collate, loss_inputs
@@ -345,7 +347,7 @@ def train(
             lora = engine.lora_state(accelerator, wrapped)
             if main:
                 # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
-                model.save_pretrained(adapter_dir, state_dict=lora)
+                save_adapter(model, adapter_dir, lora)
                 tokenizer.save_pretrained(adapter_dir)  # with its chat template: others render as training did
                 write_trained_on(adapter_dir, cfg.model.name)
                 ckpt.phase_done_file(out, phase.name).write_text(json.dumps(summary, indent=2))
@@ -561,7 +563,9 @@ def _save_checkpoint(
     from peft import get_peft_model_state_dict
 
     lora = engine.lora_state(accelerator, wrapped)
-    weights = get_peft_model_state_dict(model, state_dict=lora) if lora else {}
+    weights = (
+        get_peft_model_state_dict(model, state_dict=lora, save_embedding_layers=saves_embeddings(model)) if lora else {}
+    )
     opt_state = engine.save_state(accelerator, wrapped, optimizer, tmp)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
