@@ -64,10 +64,13 @@ def _stage_line(stage: str, summary: dict, run_dir: Path) -> str:
     if stage == "eval":
         rows = headline_rows(r)
         parts = [
-            f"{label.split(' (')[0]} {b.mean:.2f} → {a.mean:.2f}"
-            for label, b, a, _, _ in rows[:2]
+            f"{label.split(' (')[0]} {b.mean:.2f} → {a.mean:.2f}" + (f" ({d.text(2)})" if d.lo is not None else "")
+            for label, b, a, d, _ in rows[:2]
             if a.mean is not None and b.mean is not None
         ]
+        n = (r.eval.get("primary") or {}).get("items_checked")
+        if n and parts:  # the primary metric leads: say on how many items
+            parts[0] += f", n = {n}"
         held = heldout_row(r)
         if held and held[1].mean is not None and held[2].mean is not None:
             parts.append(f"held-out loss {held[1].mean:.3f} → {held[2].mean:.3f} ({held[3].text(4)})")
