@@ -116,3 +116,23 @@ def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(ConfigError, match="forms a cycle"):
         load_config(tmp_path / "a.yaml")
+
+
+def test_every_error_of_a_config_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("sourcez: []\ntraining: {batch_size: 0, learning_ratee: 1.0}\npeft: {r: -1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 4, lines
+    assert any("unknown key 'sourcez'" in line for line in lines)
+    assert any("unknown key 'training.learning_ratee'" in line for line in lines)
+    assert any("training.batch_size" in line for line in lines) and any("peft.r" in line for line in lines)
+
+
+def test_a_training_phase_the_build_never_writes_fails_before_any_work(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  phases:\n    - {name: phase1_foundation, learning_rate: 2.0e-5}\n"
+                    "    - {name: phase9_extra, learning_rate: 1.0e-5}\n")  # fmt: skip
+    with pytest.raises(ConfigError, match=r"training\.phases names \['phase9_extra'\].*curate\.phases"):
+        load_config(path)

@@ -39,6 +39,18 @@ class RunConfig(BaseModel):
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     @model_validator(mode="after")
+    def _training_phases_are_built(self) -> RunConfig:
+        # Found here, not after a data build of hours: training reads one file per phase the build wrote.
+        built = [p.name for p in self.curate.phases]
+        unknown = [p.name for p in self.training.phases if p.name not in built]
+        if unknown:
+            raise ValueError(
+                f"training.phases names {unknown}, which the data build never writes (curate.phases: {built}) — "
+                "give both lists the same phase names"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _prompt_dedup_sources_exist(self) -> RunConfig:
         wanted = self.curate.prompt_dedup.sources or []
         names = [s.name for s in self.sources]
@@ -55,13 +67,16 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _first_error_line(path: Path, err: ValidationError) -> str:
-    e = err.errors()[0]
-    where = _format_location(e["loc"])
-    if e["type"] == "extra_forbidden":
-        return f"{path}: unknown key '{where}' — remove it or check its spelling against configs/seed.yaml"
-    msg = e["msg"].removeprefix("Value error, ")
-    return f"{path}: {where}: {msg}"
+def _error_lines(path: Path, err: ValidationError) -> str:
+    """Every problem of the config, one line each: a user fixes them in one pass, not one run per typo."""
+    lines = []
+    for e in err.errors():
+        where = _format_location(e["loc"])
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key '{where}' — remove it or check its spelling against configs/seed.yaml")
+        else:
+            lines.append(f"{path}: {where}: {e['msg'].removeprefix('Value error, ')}")
+    return "\n".join(dict.fromkeys(lines))
 
 
 def parse_config(data: dict[str, Any], path: Path) -> RunConfig:
@@ -71,7 +86,7 @@ def parse_config(data: dict[str, Any], path: Path) -> RunConfig:
     try:
         cfg = RunConfig.model_validate(data, context={"base_dir": path.parent})
     except ValidationError as err:
-        raise ConfigError(_first_error_line(path, err)) from None
+        raise ConfigError(_error_lines(path, err)) from None
     cfg.base_dir = path.parent.resolve()
     if not cfg.output_dir.is_absolute():
         cfg.output_dir = (Path.cwd() / cfg.output_dir).resolve()
