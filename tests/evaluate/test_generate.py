@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from mock_openai import mock_server
 
 from emergent.evaluate.config import DecodingConfig, EndpointConfig
@@ -41,6 +43,21 @@ def test_base_pass_with_adapter_loaded_equals_the_plain_base_model(tiny_model_di
     assert both.generate(PROMPTS, [None] * 3, use_adapter=True) != plain
     with pytest.raises(ValueError, match="no adapter was loaded"):
         _gen(tiny_model_dir, None, 1).generate(PROMPTS[:1], [None], use_adapter=True)
+    # The adapter generates on merged weights; afterwards the base weights are back bit for bit.
+    before = {k: v.clone() for k, v in both.model.state_dict().items()}
+    both.generate(PROMPTS, [None] * 3, use_adapter=True)
+    after = both.model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert both.generate(PROMPTS, [None] * 3, use_adapter=False) == plain
+
+
+def test_merged_adapter_generates_what_the_unmerged_adapter_generates(tiny_model_dir: Path, tiny_adapter: Path):
+    gen = _gen(tiny_model_dir, tiny_adapter, 3)
+    merged = gen.generate(PROMPTS, [None] * 3, use_adapter=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(gen), "_merged", lambda self, use_adapter: contextlib.nullcontext())
+        unmerged = gen.generate(PROMPTS, [None] * 3, use_adapter=True)
+    assert merged == unmerged
 
 
 def test_tools_are_rendered_like_training_renders_them(tiny_model_dir: Path):
