@@ -66,6 +66,7 @@ def load_model(cfg: ModelConfig, precision: str, device: torch.device | None = N
     config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
     model = AutoModelForCausalLM.from_pretrained(
         path,
+        config=config,
         dtype=dtype,
         trust_remote_code=cfg.trust_remote_code,
         attn_implementation=resolve_attn_implementation(cfg.attn_implementation, device or torch.device("cpu"), config),

@@ -37,6 +37,7 @@ from emergent.train.data import (
     load_phase,
     missing_phase_files,
     phase_conversations,
+    phase_file,
 )
 from emergent.train.loss import PackedLoss
 from emergent.train.model import (
@@ -78,13 +79,18 @@ class RowOrder:
 NO_CURRICULUM_PHASE = "mixed_no_curriculum"
 
 
+def _steps(phase: PhaseConfig, t: TrainingConfig, data: PhaseData, per_step: int) -> int:
+    """A phase's number of optimizer steps over its packed rows."""
+    epochs, max_steps = phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
+    return phase_steps(len(data.rows), per_step, epochs, max_steps)
+
+
 def _phase_plan(
     k: int, phase: PhaseConfig, t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, per_step: int
 ) -> tuple[PhaseData, int]:
     """Phase k's rows and its number of optimizer steps."""
     data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
-    epochs, max_steps = phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
-    return data, phase_steps(len(data.rows), per_step, epochs, max_steps)
+    return data, _steps(phase, t, data, per_step)
 
 
 @dataclass
@@ -115,10 +121,14 @@ def plan_mixture(t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, p
     """Every conversation the phases would train on, once, shuffled into one phase that takes as many
     steps as the curriculum (planned phase by phase as `train` plans them) at one peak rate."""
     curriculum = t.scaled_phases()
-    steps = {p.name: _phase_plan(k, p, t, data_dir, tokenizer, seed, per_step)[1] for k, p in enumerate(curriculum)}
-    convs = distinct_conversations(
-        phase_conversations(data_dir, p, t, seed * 1_000 + k) for k, p in enumerate(curriculum)
-    )
+    # Each phase file read once: its conversations (as load_phase selects them) give both its step count
+    # and its share of the mixture.
+    groups = [phase_conversations(data_dir, p, t, seed * 1_000 + k) for k, p in enumerate(curriculum)]
+    steps = {
+        p.name: _steps(p, t, encode_phase(convs, t, tokenizer, phase_file(data_dir, p.name)), per_step)
+        for p, convs in zip(curriculum, groups, strict=True)
+    }
+    convs = distinct_conversations(groups)
     random.Random(seed * 1_000 + len(curriculum)).shuffle(convs)
     total = sum(steps.values())
     if t.no_curriculum_learning_rate is not None:
