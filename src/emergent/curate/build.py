@@ -274,10 +274,10 @@ def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
     held = validation_rows(cfg, status == KEPT, arrays["category"], arrays["prompt_hashes"])
     members = phase_members(cfg, status == KEPT, arrays["category"], held)
     _pass2(cfg, dst, work, arrays, status, dup_of, cap_kind, members, held, show_progress)
-    manifest = _manifest(
-        cfg, dst, arrays, status, cap_kind, members, held, log, stream, warnings, _decontamination(cfg, eval_sets, log)
-    )
-    return _with_window(dst, manifest, window)
+    return _manifest(
+        cfg, dst, arrays, status, cap_kind, members, held, log, stream, warnings,
+        _decontamination(cfg, eval_sets, log), window.summary(),
+    )  # fmt: skip
 
 
 def _manifest(
@@ -292,6 +292,7 @@ def _manifest(
     stream: IngestStream,
     warnings: list[str],
     decontamination: dict,
+    window: dict,
 ) -> dict:
     cur = cfg.curate
     names = [s.name for s in cfg.sources]
@@ -397,14 +398,8 @@ def _manifest(
         "shards": len(list((dst / "conversations").glob("*.parquet"))),
         "persona_tags_stripped": ingest.get("persona_tags_stripped", 0),
         "warnings": warnings,
+        "window": window,  # tool records with results / call-only, schema trims, per source
     }
-    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return manifest
-
-
-def _with_window(dst: Path, manifest: dict, window: TrainingWindow) -> dict:
-    """The manifest plus its `window` section (tool records with results / call-only, trims, per source)."""
-    manifest["window"] = window.summary()
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 

@@ -36,11 +36,13 @@ def prompt_text(conv: Conversation) -> str:
     return normalise("\n".join(m.get("content") or "" for m in conv["messages"] if m["role"] == "user"))
 
 
-def prompt_key(conv: Conversation) -> int:
-    """The same-prompt key: every user turn and the tools on offer (a question asked with other tools is another prompt)."""
+def prompt_key(conv: Conversation, tools: int | None = None) -> int:
+    """The same-prompt key: every user turn and the tools on offer (a question asked with other tools is
+    another prompt); `tools`: their tools_key when the caller has it already."""
     text = prompt_text(conv)
-    # No user turn: no prompt to share, whatever the tools (phases.NO_PROMPT).
-    return exact_hash(text) ^ (tools_key(conv.get("tools")) if text else 0)
+    if not text:
+        return exact_hash(text)  # no user turn: no prompt to share, whatever the tools (phases.NO_PROMPT)
+    return exact_hash(text) ^ (tools_key(conv.get("tools")) if tools is None else tools)
 
 
 @dataclass
@@ -79,13 +81,16 @@ class Fingerprint(Step):
     def run(self, stream: Iterable[Conversation], dropped: Dropped) -> Iterator[Conversation]:
         for batch in batched(stream, self.batch_size):
             texts = [dedup_text(c) for c in batch]
-            self.out.hashes.append(np.array([exact_key(c) for c in batch], dtype=np.int64))
+            # Serialised and hashed once per record, for all three keys (schemas can be most of a record).
+            tkeys = [tools_key(c.get("tools")) for c in batch]
+            self.out.hashes.append(np.array([exact_key(c, k) for c, k in zip(batch, tkeys, strict=True)], np.int64))
             self.out.lengths.append(np.array([len(t) for t in texts], dtype=np.int64))
-            self.out.prompt_hashes.append(np.array([prompt_key(c) for c in batch], dtype=np.int64))
+            prompts = [prompt_key(c, k) for c, k in zip(batch, tkeys, strict=True)]
+            self.out.prompt_hashes.append(np.array(prompts, dtype=np.int64))
             if self.with_signatures:
                 sig = signatures(texts, self.ngram, self.num_perm)
                 self.out.signatures.append(sig)
-                tools = np.array([tools_key(c.get("tools")) for c in batch], dtype=np.int64).view(np.uint64)
+                tools = np.array(tkeys, dtype=np.int64).view(np.uint64)
                 # Same band, other tools -> another key: LSH never pairs records offering different tools.
                 self.out.band_keys.append(all_band_keys(sig, self.bands, self.rows) ^ tools[:, None])
             else:

@@ -50,9 +50,10 @@ def tools_key(tools: list[dict] | None) -> int:
     return exact_hash(json.dumps(tools, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
 
 
-def exact_key(conv: Conversation) -> int:
-    """The exact-dedup key: the normalised conversation and its tool schemas."""
-    return exact_hash(dedup_text(conv)) ^ tools_key(conv.get("tools"))
+def exact_key(conv: Conversation, tools: int | None = None) -> int:
+    """The exact-dedup key: the normalised conversation and its tool schemas (`tools`: their
+    tools_key when the caller has it already)."""
+    return exact_hash(dedup_text(conv)) ^ (tools_key(conv.get("tools")) if tools is None else tools)
 
 
 def words(text: str) -> list[str]:

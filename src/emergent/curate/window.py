@@ -77,7 +77,7 @@ def _without_descriptions(schema: Any) -> Any:
 
 def trimmed_tools(tools: list[dict], called: set[str]) -> Iterator[list[dict]]:
     """Ever smaller tool lists: the called functions only, then without parameter descriptions, then bare."""
-    needed = [tool_function(t) for t in openai_tools(tools) or [] if tool_function(t).get("name") in called]
+    needed = [tool_function(t) for t in tools or [] if tool_function(t).get("name") in called]
     yield openai_tools(needed) or []
     no_params = [{**f, "parameters": _without_descriptions(f.get("parameters") or {})} for f in needed]
     yield openai_tools(no_params) or []

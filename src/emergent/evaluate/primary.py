@@ -18,6 +18,7 @@ import numpy as np
 
 from emergent.evaluate import stats
 from emergent.evaluate.checks import score_reply
+from emergent.evaluate.metrics import bootstrap
 from emergent.evaluate.suite import Item
 
 NAME = "appropriate_response_rate"
@@ -63,16 +64,6 @@ def _stratified(by_context: dict[str, np.ndarray], n: int, seed: int) -> dict[st
     return {"mean": round(point, 4), "ci95": [round(float(lo), 4), round(float(hi), 4)], "n": total}
 
 
-def _per_context(v: dict[str, dict[str, Any]], contexts: list[str], n: int, seed: int) -> dict[str, Any]:
-    from emergent.evaluate.metrics import bootstrap
-
-    return {
-        c: bootstrap([float(x["passed"]) for x in v.values() if x["context"] == c], n, seed)
-        for c in contexts
-        if any(x["context"] == c for x in v.values())
-    }
-
-
 def primary(
     items: list[Item], rows_by_side: dict[str, list[Row]], n: int = 1000, seed: int = 0
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, dict[str, dict[str, Any]]]]:
@@ -92,7 +83,7 @@ def primary(
         out[side] = {
             **_stratified(by_ctx, n, seed),
             "missing": len(checked) - len(v),
-            "per_context": _per_context(v, contexts, n, seed),
+            "per_context": {c: bootstrap(by_ctx[c], n, seed) for c in contexts if by_ctx[c].size},
             "graded": _stratified(
                 {c: np.array([x["score"] for x in v.values() if x["context"] == c]) for c in contexts}, n, seed
             ),

@@ -208,8 +208,13 @@ def primary_card(r: RunResults) -> str:
         "<p>"
         + escape(str(p.get("definition", "share of checked items whose reply passes its checks")))
         + ". Checks decide content (right number, passing unit tests, right call and arguments, named elements), "
-        "so a fixed template or an echo of the prompt scores near zero. Pre-declared; everything below is secondary. "
-        "No verdict below 20 paired items.</p>"
+        "so a fixed template or an echo of the prompt scores near zero. Pre-declared; everything below is secondary."
+        + (
+            f" No verdict below {int(min_n)} paired items."
+            if (min_n := dig(r.eval, "tests", "min_n_for_verdict"))
+            else ""
+        )
+        + "</p>"
         + table(headers, rows, set(range(1, len(headers))))
         + (
             '<p class="muted">Left out (no reply), counted: '

@@ -14,6 +14,7 @@ from html import escape
 from pathlib import Path
 
 from emergent.report.results import RunResults, as_float
+from emergent.schema import tool_function
 
 EXAMPLES_PER_SOURCE = 3
 # A long record is cut for the page (the full text is in the Parquet shard); the cut is said, not hidden.
@@ -89,7 +90,7 @@ def chat_html(conv: dict) -> str:
     parts = []
     tools = conv.get("tools") or []
     if tools:
-        names = [str((t.get("function") or t).get("name", "?")) for t in tools if isinstance(t, dict)]
+        names = [str(tool_function(t).get("name", "?")) for t in tools if isinstance(t, dict)]
         parts.append(f'<p class="muted">tools offered: {escape(", ".join(names))}</p>')
     for m in conv.get("messages") or []:
         role = str(m.get("role") or "?")

@@ -34,7 +34,7 @@ from emergent.data.formats._bfcl_calls import gold_arguments, parse_call, tool_s
 from emergent.data.formats._common import assistant
 from emergent.data.readers import BadRow, Row, iter_rows
 from emergent.errors import Reject
-from emergent.schema import openai_tools, tool_call
+from emergent.schema import tool_call
 
 CATEGORY = "tool_use"
 LICENSE = "Apache-2.0"
@@ -145,7 +145,7 @@ def _single_turn(row: dict) -> dict:
         calls.append(tool_call(name, gold_arguments(args, f"ground_truth[{i}].{name}"), i))
     return {
         "messages": [*_turn_messages(question[0], "question[0]"), assistant("", calls)],
-        "tools": openai_tools(tools),
+        "tools": tools,
     }
 
 
@@ -170,4 +170,4 @@ def _multi_turn(row: dict) -> dict:
         messages.extend(_turn_messages(turn, f"question[{t}]"))
         parsed = [parse_call(c, by_name) for c in calls]
         messages.append(assistant("", [tool_call(name, args, i) for i, (name, args) in enumerate(parsed)]))
-    return {"messages": messages, "tools": openai_tools(tools)}
+    return {"messages": messages, "tools": tools}
