@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 CONFIG ?= configs/quickstart.yaml
+TEST_STAMP := $(VENV)/.installed-test-$(shell cat requirements-test.lock | sha1sum | cut -c1-12)
 
 .PHONY: install run test test-fast lint bench clean lock
 
@@ -23,14 +24,19 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# Test-only packages (the judge's real-server test); `make run` does not need them.
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" $(BIN)/pip install -q --no-deps -r requirements-test.lock
+	touch $(TEST_STAMP)
+
 run: $(STAMP)
 	$(BIN)/emergent run $(CONFIG)
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	bash scripts/ensure_chromium.sh
 	$(BIN)/pytest -q -n 2 --dist loadgroup tests
 
-test-fast: $(STAMP)
+test-fast: $(TEST_STAMP)
 	$(BIN)/pytest -q -m "not slow" tests
 
 lint: $(STAMP)
@@ -41,7 +47,8 @@ lint: $(STAMP)
 lock: $(STAMP)
 	{ echo "# The exact environment the tests run on (make installs it with --no-deps; pyproject.toml holds the ranges)."; \
 	  echo "# Regenerate after changing dependencies: make lock"; \
-	  $(BIN)/pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' | grep -v '^emergent'; } > requirements.lock
+	  $(BIN)/pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu$$/torch==\1/' | grep -v '^emergent' \
+	  | grep -v -i -E "^($$(grep -v '^#' requirements-test.lock | cut -d= -f1 | paste -sd'|'))( @|==)"; } > requirements.lock
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

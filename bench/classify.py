@@ -1,4 +1,4 @@
-"""Category classifier: speed of the default (hashed) path and of the opt-in embedding path, and
+"""Category classifier: speed of the default path and of the opt-in embedding path, and
 accuracy of both on the hand-written test half (never trained on).
 
 Speed is conversations per CPU-second with every thread pool pinned to one thread, so it is one
@@ -54,7 +54,7 @@ def row(name: str, report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "classifier.yaml"))
-    parser.add_argument("--speed-n", type=int, default=20000, help="conversations for the hashed-path speed run")
+    parser.add_argument("--speed-n", type=int, default=20000, help="conversations for the default-path speed run")
     parser.add_argument("--embed-speed-n", type=int, default=300, help="conversations for the embedding speed run")
     args = parser.parse_args()
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from emergent.curate.dedup import all_band_keys, keep_rank, optimal_bands, plan_near
 from emergent.curate.minhash import shingles, signatures
-from emergent.curate.text import normalise
+from emergent.text import normalise
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NGRAM, NUM_PERM, THRESHOLD, FN_WEIGHT = 5, 128, 0.8, 0.95

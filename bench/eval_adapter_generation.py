@@ -20,7 +20,7 @@ from pathlib import Path
 from emergent.evaluate.config import DecodingConfig
 from emergent.evaluate.generate import LocalGenerator
 from emergent.evaluate.suite import load_suite
-from emergent.models import resolve_model_path
+from emergent.lm.registry import resolve_model_path
 
 
 def seed_adapter(model_path: str, target: Path) -> Path:

@@ -15,7 +15,7 @@ import time
 from emergent.evaluate.config import DecodingConfig
 from emergent.evaluate.generate import LocalGenerator
 from emergent.evaluate.suite import load_suite
-from emergent.models import resolve_model_path
+from emergent.lm.registry import resolve_model_path
 
 
 def main() -> None:

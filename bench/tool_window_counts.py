@@ -30,7 +30,7 @@ def main() -> None:
     from emergent.config import load_config
     from emergent.curate.build import build
     from emergent.data.store import read_conversations
-    from emergent.train.render import encode
+    from emergent.lm.render import encode
 
     tok = AutoTokenizer.from_pretrained(ROOT / "tests" / "fixtures" / "smollm2-tokenizer")
     cfg = load_config(ROOT / "configs" / args.config)

@@ -54,12 +54,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from emergent.train.attention import VARLEN, resolve_attn_implementation  # noqa: E402
+from emergent.lm.attention import VARLEN, resolve_attn_implementation  # noqa: E402
+from emergent.lm.loss import PackedLoss  # noqa: E402
+from emergent.lm.packing import IGNORE, collate, loss_inputs, pack  # noqa: E402
+from emergent.lm.render import Example, encode  # noqa: E402
+from emergent.train.adapter import add_adapter, compile_layers, decoder_layers, use_training_fast_paths  # noqa: E402
 from emergent.train.config import PeftSettings  # noqa: E402
-from emergent.train.loss import PackedLoss  # noqa: E402
-from emergent.train.model import add_adapter, compile_layers, decoder_layers, use_training_fast_paths  # noqa: E402
-from emergent.train.packing import IGNORE, collate, loss_inputs, pack  # noqa: E402
-from emergent.train.render import Example, encode  # noqa: E402
 
 SHAPES = {
     # Llama-3.2-1B and Llama-3.1-8B architectures (public configs), random weights.
@@ -295,7 +295,7 @@ def main() -> None:
             f"random-init {args.shape} Llama shape, bf16, synthetic lognormal lengths, {torch.cuda.get_device_name()}"
         )
     else:
-        from emergent.models import resolve_model_path
+        from emergent.lm.registry import resolve_model_path
 
         path = resolve_model_path(args.model)
         tok = AutoTokenizer.from_pretrained(path)

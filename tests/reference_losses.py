@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from emergent.data.store import read_conversations
-from emergent.train.render import Example, encode
+from emergent.lm.render import Example, encode
 
 
 def encode_file(path: Path, tokenizer: Any, max_len: int = 192) -> tuple[list[Example], list[str]]:

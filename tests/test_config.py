@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from emergent.config import load_config
 from emergent.errors import ConfigError
@@ -49,6 +50,38 @@ def _write(tmp_path: Path, text: str) -> Path:
         ),
         ("sources: [\n", "not valid YAML"),
         ("ingest: {persona_tags: keep}\n", "ingest.persona_tags"),
+        (
+            "curriculum: {phases: [{name: a, categories: [poetry], learning_rate: 1.0e-5}]}\n",
+            "curriculum.phases[0].categories: unknown category 'poetry'",
+        ),
+        (
+            "curriculum: {phases: [{name: a, categories: [], learning_rate: 1.0e-5}]}\n",
+            "curriculum.phases[0].categories: no categories",
+        ),
+        (
+            "curriculum: {phases: [{name: a, categories: [all, technical], learning_rate: 1.0e-5}]}\n",
+            "write `categories: all` alone",
+        ),
+        (
+            "curriculum: {phases: [{name: a, categories: all, learning_rate: 0}]}\n",
+            "curriculum.phases[0].learning_rate: Input should be greater than 0",
+        ),
+        (
+            "curriculum: {phases: [{name: a, categories: all}]}\n",
+            "curriculum.phases[0].learning_rate: Field required",
+        ),
+        (
+            "curriculum: {phases: [{name: a/b, categories: all, learning_rate: 1.0e-5}]}\n",
+            "curriculum.phases[0].name: 'a/b' cannot name a file",
+        ),
+        (
+            "curriculum:\n  phases:\n    - {name: a, categories: all, learning_rate: 1.0e-5}\n"
+            "    - {name: a, categories: all, learning_rate: 2.0e-5}\n",
+            "curriculum.phases[1].name: phase 'a' is listed twice — give each phase a unique name",
+        ),
+        ("curriculum: {phases: []}\n", "curriculum.phases: no phases"),
+        ("training: {phases: []}\n", "training.phases: the curriculum is one list now — move the phases to curriculum"),
+        ("curate: {phases: []}\n", "curate.phases: the curriculum is one list now — move the phases to curriculum"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(tmp_path: Path, text: str, expected: str) -> None:
@@ -130,9 +163,65 @@ def test_every_error_of_a_config_is_reported_at_once(tmp_path: Path) -> None:
     assert any("training.batch_size" in line for line in lines) and any("peft.r" in line for line in lines)
 
 
-def test_a_training_phase_the_build_never_writes_fails_before_any_work(tmp_path: Path) -> None:
+SEED_CURRICULUM = [
+    ("phase1_foundation", ["technical", "factual", "tool_use", "instructional"], 2e-5),
+    ("phase2_analytical", ["analytical", "ethical", "specialized"], 1.5e-5),
+    ("phase3_empathic_creative", ["empathetic", "creative", "conversational"], 1e-5),
+    ("phase4_mixed", ["all"], 5e-6),
+    ("phase5_fine_tuning", ["all"], 3e-6),
+]
+
+
+def test_the_default_curriculum_is_the_seeds(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, "name: c\n"))
+    assert [(p.name, p.categories, p.learning_rate) for p in cfg.curriculum.phases] == SEED_CURRICULUM
+    assert [p.every_bucket for p in cfg.curriculum.phases] == [False, False, False, True, True]
+    assert all(p.epochs is p.max_steps is p.max_examples is None for p in cfg.curriculum.phases)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_no_shipped_config_repeats_the_seeds_curriculum(path: Path) -> None:
+    """Defined once, in src/emergent/curriculum.yaml: a config lists phases only to train others."""
+    phases = (yaml.safe_load(path.read_text()).get("curriculum") or {}).get("phases") or []
+    assert [p.get("name") for p in phases] != [name for name, _, _ in SEED_CURRICULUM]
+
+
+def test_a_curriculum_replaces_the_seeds_whole_and_keeps_its_limits(tmp_path: Path) -> None:
+    cfg = load_config(
+        _write(
+            tmp_path,
+            "curriculum:\n  phases:\n"
+            "    - {name: code, categories: [code_technical, tool_use], learning_rate: 1.0e-4, max_steps: 3}\n"
+            "    - {name: rest, categories: all, learning_rate: 1.0e-5, epochs: 2, max_examples: 10}\n"
+            "training: {lr_scale: 2.0}\n",
+        )
+    )
+    code, rest = cfg.curriculum.phases
+    assert (code.categories, code.max_steps, rest.epochs, rest.max_examples) == (["technical", "tool_use"], 3, 2, 10)
+    assert [p.learning_rate for p in cfg.curriculum.scaled(cfg.training.lr_scale)] == [2e-4, 2e-5]
+    assert [p.learning_rate for p in cfg.curriculum.phases] == [1e-4, 1e-5]  # the config's, unscaled
+
+
+def test_every_curriculum_error_is_reported_at_once(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("training:\n  phases:\n    - {name: phase1_foundation, learning_rate: 2.0e-5}\n"
-                    "    - {name: phase9_extra, learning_rate: 1.0e-5}\n")  # fmt: skip
-    with pytest.raises(ConfigError, match=r"training\.phases names \['phase9_extra'\].*curate\.phases"):
+    path.write_text(
+        "curriculum:\n  phases:\n"
+        "    - {name: a, categories: [poetry], learning_rate: 1.0e-5}\n"
+        "    - {name: a, categories: [], learning_rate: 1.0e-5}\n"
+        "    - {name: b, categories: all, learning_rate: -1.0}\n"
+        "training: {phases: [], batch_size: 0}\ncurate: {phases: []}\n"
+    )
+    with pytest.raises(ConfigError) as err:
         load_config(path)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 6, lines
+    assert all(line.startswith(f"{path}: ") for line in lines)
+    assert "curate.phases and training.phases: the curriculum is one list now" in lines[0]
+    for words in [
+        "curriculum.phases[0].categories: unknown category 'poetry'",
+        "curriculum.phases[1].categories: no categories",
+        "curriculum.phases[2].learning_rate: Input should be greater than 0",
+        "curriculum.phases[1].name: phase 'a' is listed twice",
+        "training.batch_size",
+    ]:
+        assert sum(words in line for line in lines) == 1, (words, lines)

@@ -21,11 +21,11 @@ app.add_typer(data_app, name="data")
 
 
 def _register() -> None:
+    from emergent import run_cli
     from emergent.curate import classify_cli
     from emergent.curate import cli as curate_cli
     from emergent.data import cli as data_cli
     from emergent.evaluate import cli as evaluate_cli
-    from emergent.report import cli as report_cli
     from emergent.train import cli as train_cli
 
     data_cli.register(data_app)
@@ -33,7 +33,7 @@ def _register() -> None:
     classify_cli.register(data_app)
     train_cli.register(app)
     evaluate_cli.register(app)
-    report_cli.register(app)
+    run_cli.register(app)
 
 
 _register()

@@ -1,7 +1,9 @@
 """Typed configuration: YAML sets values, these models are the schema, unknown keys fail early.
 
-Every section lives with its stage (data, curate, train, evaluate); `RunConfig` composes them.
-`load_config` turns any validation problem into one ConfigError line naming file, key and fix.
+Every section lives with its stage (data, curate, train, evaluate); `RunConfig` composes them. The
+curriculum is here because two stages read it: the data build (which buckets each phase holds) and
+training (each phase's rate and limits). `load_config` turns every validation problem into one
+ConfigError line naming file, key and fix.
 """
 
 from __future__ import annotations
@@ -10,13 +12,118 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from emergent.curate.config import CurateConfig
 from emergent.data.config import IngestConfig, SourceConfig
 from emergent.errors import ConfigError
 from emergent.evaluate.config import EvalConfig
-from emergent.train.config import ModelConfig, PeftSettings, TrainingConfig
+from emergent.lm.config import ModelConfig
+from emergent.schema import normalize_category
+from emergent.study_config import StudyConfig
+from emergent.train.config import PeftSettings, TrainingConfig
+
+# The seed's curriculum, the default of every config without a `curriculum:` section.
+DEFAULT_CURRICULUM = Path(__file__).with_name("curriculum.yaml")
+ALL = "all"
+
+
+class Phase(BaseModel):
+    """One curriculum phase: the data build writes its buckets' kept conversations to
+    RUN/data/phases/<name>.parquet; training gives it its own warmup + cosine schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str  # its data file: RUN/data/phases/<name>.parquet (unique)
+    categories: list[str]  # the buckets it holds, or `all` (in YAML: `categories: all`)
+    learning_rate: float = Field(gt=0)  # the schedule's peak, times training.lr_scale
+    epochs: float | None = Field(default=None, gt=0)  # None: training.epochs_per_phase
+    max_steps: int | None = Field(default=None, gt=0)  # None: training.max_steps_per_phase
+    max_examples: int | None = Field(default=None, gt=0)  # None: training.max_examples_per_phase
+
+    @field_validator("name")
+    @classmethod
+    def _file_name(cls, v: str) -> str:
+        if not v or v.startswith(".") or any(c in v for c in "/\\:"):
+            raise ValueError(f"{v!r} cannot name a file (phases/<name>.parquet) — use letters, digits, _ and -")
+        return v
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _all(cls, v: Any) -> Any:
+        return [ALL] if v == ALL else v
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("no categories — list the buckets the phase trains on, or write `categories: all`")
+        if ALL in v:
+            if len(v) > 1:
+                raise ValueError(f"{v}: `all` is every bucket already — write `categories: all` alone")
+            return v
+        return [normalize_category(c) for c in v]
+
+    @property
+    def every_bucket(self) -> bool:
+        return self.categories == [ALL]
+
+
+def _repeated_name(index: int, name: str) -> dict[str, Any]:
+    """The validation error of a phase whose name an earlier phase has."""
+    message = "phase '{name}' is listed twice — give each phase a unique name"
+    return {
+        "type": PydanticCustomError("phase_repeated", message, {"name": name}),
+        "loc": (index, "name"),
+        "input": name,
+    }
+
+
+def _default_phases() -> list[Phase]:
+    return CurriculumConfig.model_validate(yaml.safe_load(DEFAULT_CURRICULUM.read_text(encoding="utf-8"))).phases
+
+
+class CurriculumConfig(BaseModel):
+    """The phases, in training order; read by the data build (buckets) and by training (rates, limits).
+    A config's list replaces the seed's (src/emergent/curriculum.yaml) whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # In training order; the default is the seed's five (src/emergent/curriculum.yaml).
+    phases: list[Phase] = Field(default_factory=_default_phases)
+
+    @field_validator("phases", mode="wrap")
+    @classmethod
+    def _unique_names(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[Phase]:
+        # Names are compared on the raw list, so a repeat is reported beside the phases' own errors.
+        if value == []:
+            raise ValueError("no phases — list at least one phase with a name, categories and a learning_rate")
+        names = [p.get("name") if isinstance(p, dict) else getattr(p, "name", None) for p in value] \
+            if isinstance(value, list) else []  # fmt: skip
+        repeated = [_repeated_name(i, n) for i, n in enumerate(names) if isinstance(n, str) and n in names[:i]]
+        try:
+            phases = handler(value)
+        except ValidationError as err:
+            if not repeated:
+                raise
+            own = [{k: e[k] for k in ("type", "loc", "input", "ctx") if k in e} for e in err.errors()]
+            raise ValidationError.from_exception_data(err.title, [*own, *repeated]) from None
+        if repeated:
+            raise ValidationError.from_exception_data(cls.__name__, repeated)
+        return phases
+
+    def scaled(self, lr_scale: float) -> list[Phase]:
+        """The phases at the rates they train at: each learning_rate times lr_scale."""
+        return [p.model_copy(update={"learning_rate": p.learning_rate * lr_scale}) for p in self.phases]
 
 
 class RunConfig(BaseModel):
@@ -32,26 +139,13 @@ class RunConfig(BaseModel):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     peft: PeftSettings = Field(default_factory=PeftSettings)
+    curriculum: CurriculumConfig = Field(default_factory=CurriculumConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    study: StudyConfig | None = None  # several trainings (variants x seeds) on one data build: emergent/study.py
 
     # Set by load_config: the folder relative paths resolve against.
     base_dir: Path = Field(default=Path("."), exclude=True)
-
-    @model_validator(mode="after")
-    def _training_phases_are_built(self) -> RunConfig:
-        # Found here, not after a data build of hours: training reads one file per phase the build wrote.
-        # Only for phases the config names itself: a data-only config with its own curate.phases is fine.
-        if "phases" not in self.training.model_fields_set:
-            return self
-        built = [p.name for p in self.curate.phases]
-        unknown = [p.name for p in self.training.phases if p.name not in built]
-        if unknown:
-            raise ValueError(
-                f"training.phases names {unknown}, which the data build never writes (curate.phases: {built}) — "
-                "give both lists the same phase names"
-            )
-        return self
 
     @model_validator(mode="after")
     def _prompt_dedup_sources_exist(self) -> RunConfig:
@@ -70,11 +164,23 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+# The phase lists of the sections that each had one; both are now the one `curriculum.phases`.
+_MOVED_TO_CURRICULUM = ("curate.phases", "training.phases")
+
+
 def _error_lines(path: Path, err: ValidationError) -> str:
     """Every problem of the config, one line each: a user fixes them in one pass, not one run per typo."""
     lines = []
+    moved = [_format_location(e["loc"]) for e in err.errors() if _format_location(e["loc"]) in _MOVED_TO_CURRICULUM]
+    if moved:
+        lines.append(
+            f"{path}: {' and '.join(moved)}: the curriculum is one list now — move the phases to "
+            "curriculum.phases, each {name, categories, learning_rate} (src/emergent/curriculum.yaml holds the seed's)"
+        )
     for e in err.errors():
         where = _format_location(e["loc"])
+        if where in _MOVED_TO_CURRICULUM:
+            continue
         if e["type"] == "extra_forbidden":
             lines.append(f"{path}: unknown key '{where}' — remove it or check its spelling against configs/seed.yaml")
         else:

@@ -70,7 +70,7 @@ def make_corpora(folder: Path, n: int = 120, seed: int = 0) -> dict[str, int]:
     return {"a": len(a), "b": len(b), "c": len(c)}
 
 
-def make_config(folder: Path, workers: int = 0, extra: dict | None = None) -> Path:
+def make_config(folder: Path, workers: int = 0, extra: dict | None = None, phases: list | None = None) -> Path:
     (folder / "eval_prompts.txt").write_text(EVAL_PROMPT + "\n")
     cfg = {
         "name": "t",
@@ -90,6 +90,8 @@ def make_config(folder: Path, workers: int = 0, extra: dict | None = None) -> Pa
             **(extra or {}),
         },
     }
+    if phases is not None:
+        cfg["curriculum"] = {"phases": phases}
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -172,7 +174,7 @@ def test_validation_set_is_held_out_of_every_phase_per_bucket(built, tmp_path):
         assert not held_ids & set(pq.read_table(out / "phases" / f"{name}.parquet").column("_id").to_pylist())
     assert v["tokens"] > 0 and all(c["_category"] for c in held)
     # Its own seed stream: other phases, the same validation set; a fixed count per bucket on request.
-    cfg = load_config(make_config(folder, extra={"phases": [{"name": "only", "categories": "all"}]}))
+    cfg = load_config(make_config(folder, phases=[{"name": "only", "categories": "all", "learning_rate": 1e-5}]))
     other = build(cfg, tmp_path / "other", show_progress=False)
     assert {c["_id"] for c in read_conversations(tmp_path / "other" / "validation.parquet")} == held_ids
     assert other["phases"]["only"]["examples"] == m["counts"]["output"] - len(held)

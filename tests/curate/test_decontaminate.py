@@ -8,16 +8,16 @@ from emergent.config import load_config, parse_config
 from emergent.curate.decontaminate import Decontaminate
 from emergent.curate.eval_sets import (
     SUITES_DIR,
-    EvalSet,
     evaluation_splits,
     in_evaluation_part,
     load_eval_sets,
     read_prompts,
     suite_prompts,
 )
-from emergent.curate.text import match_key
 from emergent.evaluate.suite import load_suite, load_suite_file
+from emergent.overlap import EvalSet
 from emergent.schema import make_conversation
+from emergent.text import match_key
 
 PROMPT = "Write a Python function that returns the nth Fibonacci number using memoisation and explain its complexity."
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -15,8 +15,8 @@ from emergent.curate.dedup import (
 )
 from emergent.curate.minhash import shingles, signatures
 from emergent.curate.steps import Dropped
-from emergent.curate.text import dedup_text, exact_hash
 from emergent.schema import make_conversation
+from emergent.text import dedup_text, exact_hash
 
 
 def test_exact_normalisation_covers_unicode_case_whitespace_but_not_roles():

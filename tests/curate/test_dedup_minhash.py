@@ -17,9 +17,9 @@ import emergent
 from emergent.curate.dedup import all_band_keys, candidate_pairs, components, keep_rank, plan_near
 from emergent.curate.jaccard import StagedTexts, exact_jaccard
 from emergent.curate.minhash import shingle_hashes, shingles, signatures
-from emergent.curate.text import dedup_text, exact_hash, normalise
 from emergent.data.store import table_from_conversations
 from emergent.schema import make_conversation
+from emergent.text import dedup_text, exact_hash, normalise
 
 SAMPLE = Path(emergent.__file__).parent / "data" / "sample" / "gsm8k" / "train.jsonl"
 

@@ -15,10 +15,10 @@ from emergent.config import load_config, parse_config, read_config_data
 from emergent.curate.build import build
 from emergent.curate.dedup import all_band_keys, keep_rank, optimal_bands, plan_near
 from emergent.curate.minhash import shingles, signatures
-from emergent.curate.text import dedup_text
 from emergent.data.config import IngestConfig, SourceConfig
 from emergent.data.ingest import IngestStream
 from emergent.errors import ConfigError
+from emergent.text import dedup_text
 
 pytestmark = pytest.mark.shared_data
 

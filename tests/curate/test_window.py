@@ -18,9 +18,9 @@ from emergent.curate.window import TrainingWindow, called_names, trimmed_tools
 from emergent.data.config import IngestConfig
 from emergent.data.ingest import IngestStream
 from emergent.data.store import read_conversations
+from emergent.lm.render import encode
 from emergent.schema import make_conversation, tool_call
 from emergent.train.data import load_phase
-from emergent.train.render import encode
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "src" / "emergent" / "data" / "sample"
@@ -157,7 +157,7 @@ def test_build_leaves_untrainable_records_out_of_the_composition(tmp_path: Path,
     assert m["sources"]["bfcl"]["filtered"] >= window["bfcl"].get("no_trained_tokens", 0)
 
     # What the build kept trains, by the exact count; training drops and counts the few the estimate missed.
-    phase = cfg.training.phases[0]
+    phase = cfg.curriculum.phases[0]
     kept = list(read_conversations(tmp_path / "out" / "phases" / f"{phase.name}.parquet"))
     zero = sum(encode(c, tokenizer, 512).loss_tokens == 0 for c in kept)
     assert zero <= 0.02 * len(kept)

@@ -17,8 +17,8 @@ import pytest
 
 from emergent.config import load_config
 from emergent.data.config import IngestConfig, SourceConfig
-from emergent.data.formats._bfcl_calls import json_schema
 from emergent.data.formats.apibench import parse_fields
+from emergent.data.formats.bfcl_calls import json_schema
 from emergent.data.ingest import IngestStream
 from emergent.errors import ConfigError, Reject
 from emergent.schema import validate_conversation

@@ -16,8 +16,8 @@ from emergent.config import load_config
 from emergent.data.config import IngestConfig, SourceConfig
 from emergent.data.formats.sgd import RELATIVE_DAYS
 from emergent.data.ingest import IngestStream
+from emergent.lm.render import encode, render
 from emergent.schema import make_conversation, validate_conversation
-from emergent.train.render import encode, render
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "src" / "emergent" / "data" / "sample"

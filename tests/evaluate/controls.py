@@ -74,3 +74,56 @@ def generations(items: list[Item], reply: Callable[[Item], str | None], side: st
                 }
             )
     return rows
+
+
+# Checked dialogues: the same controls, answering each user turn t of a dialogue.
+def _turn(it: Item, t: int) -> Item:
+    return Item(it.id, it.kind, it.turns[: t + 1], it.contexts[: t + 1], it.tools)
+
+
+DIALOGUE_CONTROLS: dict[str, Callable[[Item, int], str | None]] = {
+    **{name: (lambda it, t, f=f: f(_turn(it, t))) for name, f in CONTROLS.items()},
+    "echo_conversation": lambda it, t: "\n".join(it.turns[: t + 1]),
+}
+DIALOGUE_POSITIVE: dict[str, Callable[[Item, int], str | None]] = {"reference": lambda it, t: it.references[t]}
+
+
+def dialogue_generations(
+    items: list[Item], reply: Callable[[Item, int], str | None], side: str = "base"
+) -> list[dict[str, Any]]:
+    """generations.jsonl rows answering each user turn t with reply(item, t); None leaves the turn out."""
+    rows = []
+    for it in items:
+        for t, prompt in enumerate(it.turns):
+            answer = reply(it, t)
+            if answer is not None:
+                rows.append({"side": side, "id": it.id, "kind": it.kind, "turn": t, "context": it.contexts[t],
+                             "prompt": prompt, "response": answer})  # fmt: skip
+    return rows
+
+
+class RememberingGenerator:
+    """A stand-in model that answers from what it is shown: the conversation's user turns so far.
+
+    It knows each dialogue's reference replies by the exact sequence of user turns leading to them (and
+    each single-turn item's by its prompt). Shown one turn alone, it cannot tell which dialogue it is in
+    unless that turn opens one, and answers generically — as a model without the history would have to.
+    """
+
+    has_adapter = False
+
+    def __init__(self, items: list[Item]) -> None:
+        self.known: dict[tuple[str, ...], str] = {}
+        for it in items:
+            if it.turn_checks:
+                for t in range(len(it.turns)):
+                    if it.references[t] is not None:
+                        self.known[tuple(it.turns[: t + 1])] = it.references[t]
+            elif it.reference is not None:
+                self.known.setdefault(tuple(it.turns), it.reference)
+
+    def generate(self, convs: list[list[dict]], tools: list, use_adapter: bool) -> list[str]:
+        return [
+            self.known.get(tuple(m["content"] for m in c if m["role"] == "user"), "Could you tell me more?")
+            for c in convs
+        ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from emergent.evaluate.style import style_features
 
@@ -60,3 +63,20 @@ def scored_turn(
         "profile": style_features(response),
         "style_hit": None,
     }
+
+
+def tiny_eval_config(path: Path, model_dir: Path, output_dir: Path, **eval_overrides: Any) -> Path:
+    """A run config for the tiny test model on a small subset of the suite (one of each dialogue kind)."""
+    ev = {
+        "prompts_per_context": 2,
+        "consistency_dialogues": 1,
+        "transition_dialogues": 1,
+        "dialogues_per_kind": 1,
+        "batch_size": 8,
+        "decoding": {"max_new_tokens": 6},
+        "bootstrap_samples": 200,
+        **eval_overrides,
+    }
+    cfg = {"name": "t", "output_dir": str(output_dir), "model": {"name": str(model_dir)}, "eval": ev}
+    path.write_text(yaml.safe_dump(cfg))
+    return path

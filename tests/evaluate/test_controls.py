@@ -2,14 +2,16 @@
 
 Fed synthetic generations, the keyword router with fixed templates, echo-the-prompt, empty replies and
 one generic reply must score near zero on the appropriate-response rate; the items' reference answers
-must score near one. (The register metric it replaces rated the router 0.89.)
+must score near one. (The register metric it replaces rated the router 0.89.) The checked dialogues
+get the same controls turn by turn, plus an echo of the whole conversation so far.
 """
 
 from __future__ import annotations
 
 import pytest
-from controls import CONTROLS, POSITIVE, generations
+from controls import CONTROLS, DIALOGUE_CONTROLS, DIALOGUE_POSITIVE, POSITIVE, dialogue_generations, generations
 
+from emergent.evaluate.dialogue import dialogues
 from emergent.evaluate.primary import primary
 from emergent.evaluate.suite import load_suite
 
@@ -61,3 +63,23 @@ def test_several_adapters_in_one_file_report_their_spread(suite):
     head, _, _ = primary(suite.items, rows, n=100)
     assert head["spread"]["sides"] == ["seed0", "seed1"] and head["spread"]["n"] == 2
     assert head["spread"]["min"] == 0.0 and head["spread"]["max"] == 1.0 and head["spread"]["sd"] > 0.5
+
+
+@pytest.mark.parametrize("control", sorted(DIALOGUE_CONTROLS))
+def test_negative_controls_fail_every_kind_of_dialogue(suite, control: str):
+    rows = dialogue_generations(suite.dialogues, DIALOGUE_CONTROLS[control])
+    rows += generations(suite.prompts, CONTROLS.get(control, lambda it: it.turns[-1]))  # the conditioned twins
+    out = dialogues(suite.items, {"base": rows}, n=100)
+    base = out["sides"]["base"]
+    for kind, count in out["kinds"].items():
+        assert count >= 30 and base[kind]["n"] == count and base[kind]["mean"] <= 0.03, (control, kind, base[kind])
+    assert base["retest_consistency"]["mean"] in (None, 0.0), (control, base["retest_consistency"])
+
+
+def test_reference_replies_pass_every_dialogue(suite):
+    rows = dialogue_generations(suite.dialogues, DIALOGUE_POSITIVE["reference"])
+    rows += generations(suite.prompts, POSITIVE["reference"])
+    out = dialogues(suite.items, {"base": rows}, n=100)
+    base = out["sides"]["base"]
+    assert all(base[k]["mean"] == 1.0 and base[k]["n"] >= 27 for k in out["kinds"]), base
+    assert base["retest_consistency"]["mean"] == 1.0 and base["transition_cost"]["difference"]["mean"] == 0.0

@@ -124,13 +124,13 @@ def test_endpoint_generation_sends_identical_decoding_and_reads_tool_calls(monke
 def test_precision_follows_the_cpu_bf16_units(tiny_model_dir: Path, monkeypatch):
     import torch
 
-    from emergent.train import model
+    from emergent.lm import loading
 
-    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: True)
     gen = LocalGenerator(str(tiny_model_dir), None, DecodingConfig(max_new_tokens=4), 2, "cpu")
     assert gen.precision == "bfloat16" and next(gen.model.parameters()).dtype == torch.bfloat16
     assert all(isinstance(t, str) for t in gen.generate(PROMPTS[:2], [None, None], use_adapter=False))
-    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: False)
     assert LocalGenerator(str(tiny_model_dir), None, DecodingConfig(), 2, "cpu").precision == "float32"
     with pytest.warns(RuntimeWarning, match="eval.precision bf16 is not supported on this CPU"):
         gen = LocalGenerator(str(tiny_model_dir), None, DecodingConfig(), 2, "cpu", precision="bf16")

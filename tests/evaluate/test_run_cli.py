@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
-from eval_helpers import STYLED
+from eval_helpers import STYLED, tiny_eval_config
 from typer.testing import CliRunner
 
 from emergent.cli import app
@@ -22,22 +21,7 @@ def tiny_adapter(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory,
 
 
 def _config(tmp_path: Path, model_dir: Path) -> Path:
-    cfg = {
-        "name": "t",
-        "output_dir": str(tmp_path / "run"),
-        "model": {"name": str(model_dir)},
-        "eval": {
-            "prompts_per_context": 2,
-            "consistency_dialogues": 1,
-            "transition_dialogues": 1,
-            "batch_size": 8,
-            "decoding": {"max_new_tokens": 6},
-            "bootstrap_samples": 200,
-        },
-    }
-    path = tmp_path / "eval.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return tiny_eval_config(tmp_path / "eval.yaml", model_dir, tmp_path / "run")
 
 
 def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, tiny_model_dir: Path, tiny_adapter: Path):
@@ -76,7 +60,7 @@ def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, ti
     assert result["contamination"]["contaminated"] == [first_technical.id]
     lines = [json.loads(x) for x in (tmp_path / "out" / "generations.jsonl").read_text().splitlines()]
     # 18 checked prompts (9 contexts) + a 3-turn consistency dialogue + a 3-turn transition dialogue, both sides.
-    assert len(lines) == 2 * (18 + 3 + 3)
+    assert len(lines) == 2 * (18 + 3 + 3 + 15)  # + 5 checked dialogues (one per kind) of 3 turns
     assert {"prompt", "response", "predicted", "probs", "profile", "context", "check"} <= set(lines[0])
     # The primary metric leads eval.json and the printed summary, with n and paired, Holm-corrected tests.
     assert list(result)[0] == "primary"

@@ -20,7 +20,7 @@ def smollm2_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from emergent.models import resolve_model_path
+    from emergent.lm.registry import resolve_model_path
 
     model = AutoModelForCausalLM.from_pretrained(resolve_model_path("smollm2-135m-instruct"))
     cfg = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
@@ -42,6 +42,7 @@ def test_suite_subset_on_smollm2_base_vs_fresh_lora(tmp_path: Path, smollm2_lora
                     "prompts_per_context": 1,
                     "consistency_dialogues": 1,
                     "transition_dialogues": 1,
+                    "dialogues_per_kind": 1,
                     "decoding": {"max_new_tokens": 24},
                     "bootstrap_samples": 200,
                 },

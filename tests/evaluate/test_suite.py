@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from emergent.evaluate.suite import load_suite, load_suite_file
+from emergent.evaluate.suite import DIALOGUE_KINDS, load_suite, load_suite_file
 
 CONTEXTS = ["technical", "empathetic", "creative", "analytical", "tool_use", "ethical", "conversational", "factual"]
 
@@ -24,6 +24,9 @@ def test_the_shipped_suite_covers_every_context_with_50_or_more_checked_items():
     assert any(t.startswith("I'm feeling really stressed lately") for t in texts)
     assert all(p.tools and all("parameters" in t for t in p.tools) for p in s.prompts if p.contexts[0] == "tool_use")
     assert all(p.tools is None for p in s.prompts if p.contexts[0] != "tool_use")
+    kinds = Counter(d.kind for d in s.dialogues)
+    assert set(kinds) == set(DIALOGUE_KINDS) and min(kinds.values()) >= 30
+    assert s.items[-len(s.dialogues) :] == s.dialogues  # generated and exported with the rest
 
 
 def test_a_fixed_subset_takes_checked_items_first():
@@ -71,6 +74,9 @@ def test_limits_take_a_fixed_subset_and_user_files_merge(tmp_path: Path):
     )
     assert Counter(p.contexts[0] for p in s.prompts) == {c: 3 for c in CONTEXTS}
     assert len(s.consistency) == 2 and len(s.transitions) == 1
+    assert len(s.dialogues) == sum(1 for d in load_suite(["default"], CONTEXTS).dialogues)  # no limit set
+    limited = load_suite(["default"], CONTEXTS, prompts_per_context=3, dialogues_per_kind=1)
+    assert Counter(d.kind for d in limited.dialogues) == {k: 1 for k in DIALOGUE_KINDS}
     full = load_suite([str(extra)])
     assert [p.id for p in full.prompts] == ["mine/factual/0"]
 

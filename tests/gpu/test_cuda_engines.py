@@ -28,7 +28,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "configs" / "accelerate"
 
 def _config(model_dir: Path, tmp: Path) -> dict:
     raw = config_dict(model_dir, tmp, batch_size=2, gradient_accumulation=1, precision="auto")
-    raw["training"]["phases"] = raw["training"]["phases"][:2]
+    raw["curriculum"]["phases"] = raw["curriculum"]["phases"][:2]
     return raw
 
 
@@ -71,9 +71,10 @@ def test_validation_losses_on_cuda_match_plain_forwards(tiny_model_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from emergent.data.store import write_conversations
-    from emergent.train.attention import VARLEN, register_varlen
-    from emergent.train.loss import PackedLoss
-    from emergent.train.validation import conversation_losses, load_validation
+    from emergent.lm.attention import VARLEN, register_varlen
+    from emergent.lm.loss import PackedLoss
+    from emergent.lm.scoring import conversation_losses
+    from emergent.train.validation import load_validation
     from reference_losses import plain_losses
     from train.conftest import conversations
 

@@ -8,12 +8,12 @@ import random
 import pytest
 import torch
 
-from emergent.train.attention import resolve_attn_implementation
+from emergent.lm.attention import resolve_attn_implementation
+from emergent.lm.loss import PackedLoss
+from emergent.lm.packing import collate, pack
+from emergent.lm.render import Example
+from emergent.train.adapter import add_adapter, compile_layers
 from emergent.train.config import PeftSettings
-from emergent.train.loss import PackedLoss
-from emergent.train.model import add_adapter, compile_layers
-from emergent.train.packing import collate, pack
-from emergent.train.render import Example
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

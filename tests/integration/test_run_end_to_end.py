@@ -50,6 +50,7 @@ def tiny_budget_config(tmp_path: Path, model_dir: Path) -> Path:
             "prompts_per_context": 2,
             "consistency_dialogues": 1,
             "transition_dialogues": 1,
+            "dialogues_per_kind": 1,
             "batch_size": 8,
             "bootstrap_samples": 100,
         }

@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 from emergent.curate.config import seed_targets
+from emergent.evaluate.stats import verdicts
 
 CONTEXTS = ["technical", "empathetic", "creative", "analytical", "tool_use", "ethical", "conversational", "factual"]
 PHASES = [
@@ -118,7 +119,13 @@ def manifest(validation: bool = True) -> dict:
         },
         "diversity": {"entropy_bits": 3.02, "effective_buckets": 8.1},
         "phases": {
-            name: {"examples": 400 + 50 * i, "tokens": 90_000 + 9_000 * i, "categories": cats}
+            name: {
+                "examples": 400 + 50 * i,
+                "tokens": 90_000 + 9_000 * i,
+                # As the build writes them: the rows of each bucket the phase trains on.
+                "categories": {c: counts[c] // 2 for c in (counts if cats == ["all"] else cats) if counts[c]},
+                "file": f"phases/{name}.parquet",
+            }
             for i, (name, cats, _) in enumerate(PHASES)
         },
         "warnings": ["targets infeasible: lower bounds sum to 105%", "specialized: 0.0% is below its target 2-4%"],
@@ -316,6 +323,18 @@ HELDOUT = {
     },
     "seconds": 12.5,
 }
+# The buckets' paired tests as the evaluation writes them: one Holm family, no verdict below 20 conversations.
+for _bucket, (_n, _p) in {
+    "analytical": (24, 0.01),
+    "creative": (4, 0.5),
+    "empathetic": (4, 0.06),
+    "technical": (24, 0.001),
+}.items():
+    _entry = HELDOUT["by_category"][_bucket]
+    _entry["examples"] = _n
+    _entry["test"] = {"test": "paired_bootstrap", "n": _n, "p": _p, "mean": _entry["difference"]["mean"],
+                      "effect": -_entry["difference"]["mean"], "metric": "heldout_loss", "context": _bucket}  # fmt: skip
+verdicts([e["test"] for e in HELDOUT["by_category"].values()])
 
 
 def eval_files(out: Path, heldout: bool = True) -> None:

@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 from html import unescape
 from pathlib import Path
 
-from emergent.report.cli import _stage_line
 from emergent.report.html import write_report
 from emergent.report.model_card import write_model_card
 from emergent.report.results import load_run
+from emergent.report.summary import stage_line
 
 from .fake_run import HELDOUT_BASE, PHASES, STEPS_PER_PHASE, heldout_loss, make_fake_run
 from .test_report_html import section
@@ -88,9 +88,11 @@ def test_evaluation_card_with_paired_intervals_and_verdicts(fake_run: Path) -> N
     assert "shows learning even when a small budget leaves the generations unchanged" in held
     rows = table_rows(held)
     assert rows["all held-out"] == ["16", "2.2251", "2.1932", "-0.0318 [-0.0410, -0.0227]", "adapter better"]
-    assert rows["technical"][-2:] == ["-0.0981 [-0.1203, -0.0755]", "adapter better"]
-    assert rows["analytical"][-1] == "adapter worse"  # lower is better: an interval above zero is worse
-    assert rows["creative"][-1] == rows["empathetic"][-1] == "not significant"
+    # Buckets: one Holm family (p 0.001, 0.01 -> 0.002, 0.01), no verdict below 20 conversations.
+    assert rows["technical"][-2:] == ["-0.0981 [-0.1203, -0.0755]", "adapter better pHolm=0.002"]
+    assert rows["analytical"][-1] == "adapter worse pHolm=0.01"  # lower is better: a higher loss is worse
+    assert rows["creative"][-1] == "no verdict (n = 4 < 20)"
+    assert rows["empathetic"][-1] == "no verdict (n = 4 < 20)"
     assert "no assistant tokens within max seq len 1" in held
     (chart,) = svgs(held, "held-out loss difference per bucket")
     dots = {c.find(f"{NS}title").text.split(":")[0]: c.get("fill") for c in chart.iter(f"{NS}circle")}
@@ -107,8 +109,8 @@ def test_evaluation_card_with_paired_intervals_and_verdicts(fake_run: Path) -> N
 def test_kpi_end_of_run_lines_and_model_card(fake_run: Path) -> None:
     html = write_report(fake_run).read_text()
     assert "<span>held-out loss</span><b>2.193</b><small>base 2.225, Δ -0.0318</small>" in html
-    assert _stage_line("train", {}, fake_run).endswith(", validation loss 2.225 → 2.193")
-    assert _stage_line("eval", {}, fake_run).endswith("; held-out loss 2.225 → 2.193 (-0.0318 [-0.0410, -0.0227])")
+    assert stage_line("train", {}, fake_run).endswith(", validation loss 2.225 → 2.193")
+    assert stage_line("eval", {}, fake_run).endswith("; held-out loss 2.225 → 2.193 (-0.0318 [-0.0410, -0.0227])")
     text = write_model_card(fake_run).read_text()
     assert "| Held-out loss (nats per token) | 2.2251 | 2.1932 | -0.0318 [-0.0410, -0.0227] |" in text
 
@@ -126,8 +128,8 @@ def test_a_run_from_before_the_heldout_set(tmp_path: Path) -> None:
     assert "held-out" not in (training + evaluation).lower() and "<span>held-out loss</span><b>" not in html
     assert "held out:" not in section(html, "sources")
     assert training.count("<svg") == 3 and evaluation.count("<svg") == 1 + 2 + 8 + 3
-    assert "validation loss" not in _stage_line("train", {}, run)
-    assert "held-out" not in _stage_line("eval", {}, run)
+    assert "validation loss" not in stage_line("train", {}, run)
+    assert "held-out" not in stage_line("eval", {}, run)
     assert "Held-out loss (nats" not in write_model_card(run).read_text()
     # An evaluation run on data without a held-out set writes "heldout": null.
     ev = json.loads((run / "eval" / "eval.json").read_text())
@@ -147,7 +149,7 @@ def test_base_only_evaluation(fake_run: Path) -> None:
     rows = table_rows(card(section(html, "evaluation"), "Held-out loss"))
     assert rows["all held-out"] == ["16", "2.2251", "n/a", "n/a", "n/a"]
     assert "<span>held-out loss</span><b>" not in html
-    assert "held-out" not in _stage_line("eval", {}, fake_run)
+    assert "held-out" not in stage_line("eval", {}, fake_run)
 
 
 def test_truncated_log_and_a_summary_without_log(fake_run: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import single_torch_thread
 from emergent.config import parse_config
 from emergent.data.store import write_conversations
 from emergent.schema import make_conversation, tool_call
@@ -69,14 +70,13 @@ def write_phases(data_dir: Path, per_phase: int = 12, validation: int = 9) -> Pa
     return data_dir
 
 
-def config_dict(model_dir: Path, tmp: Path, **training) -> dict:
+def config_dict(model_dir: Path, tmp: Path, phases: list[dict] | None = None, **training) -> dict:
     """Config values for the tiny model: small rows, tiny batches, every phase a few steps."""
-    phases = [
+    phases = phases or [
         {"name": name, "learning_rate": lr, "categories": cats}
         for (name, cats), lr in zip(PHASES.items(), [2e-3, 1.5e-3, 1e-3, 5e-4, 3e-4], strict=False)
     ]
     settings = {
-        "phases": phases,
         "batch_size": 1,
         "gradient_accumulation": 2,
         "max_seq_len": 192,
@@ -90,14 +90,15 @@ def config_dict(model_dir: Path, tmp: Path, **training) -> dict:
         "output_dir": str(tmp / "run"),
         "model": {"name": str(model_dir)},
         "peft": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0},
+        "curriculum": {"phases": phases},
         "training": settings,
     }
     return data
 
 
-def make_config(model_dir: Path, tmp: Path, **training) -> object:
+def make_config(model_dir: Path, tmp: Path, phases: list[dict] | None = None, **training) -> object:
     """The parsed RunConfig of `config_dict`."""
-    return parse_config(config_dict(model_dir, tmp, **training), tmp / "config.yaml")
+    return parse_config(config_dict(model_dir, tmp, phases, **training), tmp / "config.yaml")
 
 
 @pytest.fixture
@@ -105,16 +106,8 @@ def phase_dir(tmp_path: Path) -> Path:
     return write_phases(tmp_path / "data")
 
 
-@pytest.fixture(autouse=True, scope="package")
-def one_torch_thread():
-    """The tiny model's matrices are too small to share across threads; on a busy machine two threads
-    spend most of their time waiting on each other (5x slower measured with load average 6)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# The tiny model's tests run on one torch thread (tests/conftest.py: single_torch_thread).
+one_torch_thread = pytest.fixture(autouse=True, scope="package")(single_torch_thread)
 
 
 def kill_9_when(cmd: list[str], target: Path, env: dict, timeout: float = 300) -> None:

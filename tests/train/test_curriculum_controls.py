@@ -56,7 +56,7 @@ def write_overlapping_phases(data_dir: Path) -> int:
 
 def _uneven(model_dir: Path, tmp: Path, **training) -> object:
     phases = [
-        {"name": name, "learning_rate": lr, "max_steps": steps}
+        {"name": name, "categories": PHASES[name], "learning_rate": lr, "max_steps": steps}
         for name, lr, steps in zip(PHASES, RATES, PHASE_STEPS, strict=True)
     ]
     return make_config(model_dir, tmp, phases=phases, **{"epochs_per_phase": 4, **training})
@@ -163,13 +163,13 @@ def test_no_curriculum_keeps_the_validation_loss(mixed_run):
 def test_no_curriculum_resumes_from_its_checkpoint(overlapping, mixed_run, tiny_model_dir, monkeypatch):
     """A crash after the first checkpoint, then --resume: the plan is rebuilt the same, the adapter matches."""
     out = overlapping["tmp"] / "mixed-resumed"
-    original = trainer._save_checkpoint
+    original = trainer.CurriculumTrainer.save_checkpoint
 
     def crash_after_saving(*args, **kwargs):
         original(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "_save_checkpoint", crash_after_saving)
+    monkeypatch.setattr(trainer.CurriculumTrainer, "save_checkpoint", crash_after_saving)
     with pytest.raises(KeyboardInterrupt):
         train(mixed_run["cfg"], overlapping["data"], out, show_progress=False)
     monkeypatch.undo()

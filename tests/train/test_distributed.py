@@ -19,7 +19,7 @@ import yaml
 from safetensors.torch import load_file
 
 from emergent.config import parse_config
-from emergent.train.model import cpu_has_native_bf16
+from emergent.lm.loading import cpu_has_native_bf16
 from emergent.train.trainer import train
 
 from .conftest import config_dict, kill_9_when, write_phases
@@ -32,7 +32,7 @@ def _config(model_dir: Path, tmp: Path, batch_size: int, accumulation: int = 1, 
             precision: str = "fp32") -> dict:  # fmt: skip
     raw = config_dict(model_dir, tmp, batch_size=batch_size, gradient_accumulation=accumulation,
                       max_grad_norm=CLIP, precision=precision)  # fmt: skip
-    raw["training"]["phases"] = raw["training"]["phases"][:2]  # two phases are enough to show it
+    raw["curriculum"]["phases"] = raw["curriculum"]["phases"][:2]  # two phases are enough to show it
     raw["peft"]["lora_dropout"] = dropout
     return raw
 

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from emergent.config import parse_config
+from emergent.lm.loading import load_model
+from emergent.train.adapter import add_adapter
 from emergent.train.dropout import FastDropout, bernoulli_positions, use_fast_lora_dropout
-from emergent.train.model import add_adapter, load_model
 
 from .conftest import config_dict
 

@@ -18,13 +18,15 @@ import torch.nn.functional as F
 import transformers
 from transformers import AutoTokenizer
 
-from emergent.train.attention import VARLEN
-from emergent.train.config import ModelConfig, PeftSettings
-from emergent.train.fast_paths import VERIFIED_MODEL_TYPES
-from emergent.train.loss import PackedLoss
-from emergent.train.model import add_adapter, load_model, use_training_fast_paths
-from emergent.train.packing import collate, loss_inputs
-from emergent.train.render import encode
+from emergent.lm.attention import VARLEN
+from emergent.lm.config import ModelConfig
+from emergent.lm.fast_paths import VERIFIED_MODEL_TYPES
+from emergent.lm.loading import load_model
+from emergent.lm.loss import PackedLoss
+from emergent.lm.packing import collate, loss_inputs
+from emergent.lm.render import encode
+from emergent.train.adapter import add_adapter, use_training_fast_paths
+from emergent.train.config import PeftSettings
 
 from .conftest import conversations
 

@@ -37,7 +37,7 @@ CHANGES = [
     ("lr_scale", 10.0, "training.lr_scale"),
     ("curriculum", False, "training.curriculum"),
     ("no_curriculum_learning_rate", 1e-4, "training.no_curriculum_learning_rate"),
-    ("phases", [{"name": "p", "learning_rate": 1.0}], "training.phases"),
+    ("phases", [{"name": "p", "learning_rate": 1.0}], "curriculum.phases"),
     ("peft", {"r": 8}, "peft"),
     ("base_model", "other", "model.name"),
     ("data", {"phase1_foundation": "1:x"}, "the data folder"),

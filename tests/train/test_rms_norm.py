@@ -9,7 +9,8 @@ import torch
 from transformers.models.llama.modeling_llama import LlamaRMSNorm
 
 from emergent.config import parse_config
-from emergent.train.model import add_adapter, load_model
+from emergent.lm.loading import load_model
+from emergent.train.adapter import add_adapter
 from emergent.train.rms_norm import use_fused_rms_norm
 
 from .conftest import config_dict

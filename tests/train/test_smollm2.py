@@ -10,7 +10,7 @@ from emergent.config import load_config
 from emergent.train.trainer import train
 
 from .conftest import PHASES, write_phases
-from .test_preview_export import ROOT
+from .test_export import ROOT
 
 
 @pytest.mark.slow

@@ -16,8 +16,8 @@ from peft import get_peft_model_state_dict
 from safetensors.torch import load_file
 
 from emergent.config import parse_config
+from emergent.lm.loading import cpu_has_native_bf16
 from emergent.train import trainer
-from emergent.train.model import cpu_has_native_bf16
 from emergent.train.trainer import train
 
 from .conftest import PHASES, config_dict, kill_9_when, make_config, write_phases
@@ -47,17 +47,17 @@ def tiny_run(tiny_model_dir, tmp_path_factory):
     data = write_phases(tmp / "data")
     cfg = parse_config(with_dropout(tiny_model_dir, tmp), tmp / "config.yaml")
     edges: list[dict] = []
-    original = trainer._train_phase
+    original = trainer.CurriculumTrainer.train_phase
 
-    def spy(*args, **kwargs):
-        model = args[4]
+    def spy(recipe, *args, **kwargs):
+        model = recipe.model
         start, base_start = _lora(model), _base(model)
-        result = original(*args, **kwargs)
+        result = original(recipe, *args, **kwargs)
         edges.append({"start": start, "end": _lora(model), "base_start": base_start, "base_end": _base(model)})
         return result
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trainer, "_train_phase", spy)
+        mp.setattr(trainer.CurriculumTrainer, "train_phase", spy)
         summary = train(cfg, data, tmp / "out", show_progress=False)
     return {"summary": summary, "out": tmp / "out", "data": data, "edges": edges, "tmp": tmp}
 
@@ -267,16 +267,16 @@ def test_existing_run_needs_resume(tiny_run, tiny_model_dir):
 
 
 def test_bf16_follows_the_cpu_bf16_units(monkeypatch):
-    from emergent.train import model
+    from emergent.lm import loading
 
-    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: False)
-    precision, warning = model.choose_precision("bf16", torch.device("cpu"))
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: False)
+    precision, warning = loading.choose_precision("bf16", torch.device("cpu"))
     assert precision == "fp32" and "bf16 is not supported on this CPU" in warning
-    assert model.choose_precision("auto", torch.device("cpu")) == ("fp32", None)
-    monkeypatch.setattr(model, "cpu_has_native_bf16", lambda: True)
-    assert model.choose_precision("auto", torch.device("cpu")) == ("bf16", None)
-    assert model.choose_precision("bf16", torch.device("cpu")) == ("bf16", None)
-    assert model.choose_precision("fp16", torch.device("cpu"))[0] == "fp32"
+    assert loading.choose_precision("auto", torch.device("cpu")) == ("fp32", None)
+    monkeypatch.setattr(loading, "cpu_has_native_bf16", lambda: True)
+    assert loading.choose_precision("auto", torch.device("cpu")) == ("bf16", None)
+    assert loading.choose_precision("bf16", torch.device("cpu")) == ("bf16", None)
+    assert loading.choose_precision("fp16", torch.device("cpu"))[0] == "fp32"
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 or AMX)")
@@ -292,7 +292,7 @@ def test_bf16_on_a_cpu_with_bf16_units_trains_an_fp32_adapter(tiny_model_dir, tm
 
 
 def test_out_of_memory_names_the_knobs(tiny_model_dir, tmp_path, phase_dir, monkeypatch):
-    from emergent.train.loss import PackedLoss
+    from emergent.lm.loss import PackedLoss
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory")
@@ -314,16 +314,16 @@ def test_a_checkpoint_in_the_old_optimizer_format_names_the_fix(tmp_path):
 
     from accelerate.utils import DistributedType
 
-    from emergent.train import engine
+    from emergent.train import distributed
 
     plain = SimpleNamespace(distributed_type=DistributedType.NO)
     layer = torch.nn.Linear(2, 2)
     optimizer = torch.optim.AdamW(layer.parameters())
     old = {"state": {0: {"step": torch.tensor(1.0)}}, "param_groups": [{"params": [0, 1]}]}
     with pytest.raises(ValueError, match="keyed by position.*delete this checkpoint folder"):
-        engine.load_state(plain, layer, optimizer, tmp_path, old)
+        distributed.load_state(plain, layer, optimizer, tmp_path, old)
     with pytest.raises(ValueError, match="written by a DeepSpeed run"):
-        engine.load_state(plain, layer, optimizer, tmp_path, None)
+        distributed.load_state(plain, layer, optimizer, tmp_path, None)
 
 
 def test_report_to_tensorboard_logs_every_step(tiny_model_dir, tmp_path, phase_dir):

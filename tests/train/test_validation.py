@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from emergent.data.store import write_conversations
-from emergent.train.loss import PackedLoss
-from emergent.train.validation import conversation_losses, load_validation, summarise
+from emergent.lm.loss import PackedLoss
+from emergent.lm.scoring import conversation_losses, summarise
+from emergent.train.validation import load_validation
 from reference_losses import plain_losses
 
 from .conftest import conversations
@@ -41,7 +42,7 @@ def test_packed_losses_equal_one_plain_forward_per_conversation(scored, batch_si
 def test_varlen_flat_rows_give_the_same_losses(scored, tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
-    from emergent.train.attention import VARLEN, register_varlen
+    from emergent.lm.attention import VARLEN, register_varlen
 
     register_varlen()
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=VARLEN).eval()

@@ -11,9 +11,9 @@ output and a rerun starts clean.
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections import Counter
+from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,9 @@ from emergent.curate.composition import (
     feasible_caps,
     target_feasibility,
 )
-from emergent.curate.decontaminate import MIN_PROMPT_WORDS, held_out_key
+from emergent.curate.decontaminate import held_out_key
 from emergent.curate.dedup import keep_rank, plan_exact, plan_near
-from emergent.curate.eval_sets import EVALUATION_PART_EVERY, EvalSet, evaluation_splits, load_eval_sets
+from emergent.curate.eval_sets import EVALUATION_PART_EVERY, evaluation_splits, load_eval_sets
 from emergent.curate.jaccard import StagedTexts
 from emergent.curate.phases import file_positions, phase_members, validation_rows
 from emergent.curate.pipeline import lsh_shape, make_executor, pairs_finder
@@ -44,10 +44,32 @@ from emergent.curate.window import TrainingWindow
 from emergent.curate.writers import DroppedFiles, PhaseBuckets, ShardSink, Staging
 from emergent.data.ingest import IngestStream, QuarantineFile
 from emergent.data.store import VALIDATION_FILE, row_to_conversation
+from emergent.handoff import write_manifest
+from emergent.overlap import MIN_PROMPT_WORDS, EvalSet
 from emergent.progress import counter_progress
 from emergent.schema import CATEGORIES
 
-KEPT, EXACT, NEAR, CAPPED, PROMPT = 0, 1, 2, 3, 4
+
+class RowStatus(IntEnum):
+    """What the plan decided for a row (an int8 per row in the plan's arrays)."""
+
+    KEPT = 0
+    EXACT = 1  # exact duplicate of another row
+    NEAR = 2  # near duplicate
+    CAPPED = 3  # over a cap (which one: CapKind)
+    PROMPT = 4  # another answer to a prompt a kept row has
+
+
+class CapKind(IntEnum):
+    """Which cap dropped a CAPPED row: it names the drop reason (`_CAP_REASONS`)."""
+
+    NONE = 0
+    SOURCE = 1  # curate.caps.sources
+    CATEGORY = 2  # curate.caps.categories (or the targets' upper bounds)
+    SHARE = 3  # max_bucket_share, where it is the tighter bound
+
+
+KEPT, EXACT, NEAR, CAPPED, PROMPT = RowStatus
 ARRAY_KEYS = ("hashes", "lengths", "band_keys", "prompt_hashes", "category", "source", "tokens", "ids")
 
 
@@ -158,8 +180,8 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
     share_bound = {c for c in CATEGORIES if cur.max_bucket_share < category_caps.get(c, 1.0)}
     category_caps |= {c: cur.max_bucket_share for c in share_bound}
     for kind, code, caps, labels, codes in (
-        ("source", SOURCE_CAP, cur.caps.sources, names, a["source"]),
-        ("category", CATEGORY_CAP, category_caps, list(CATEGORIES), a["category"]),
+        ("source", CapKind.SOURCE, cur.caps.sources, names, a["source"]),
+        ("category", CapKind.CATEGORY, category_caps, list(CATEGORIES), a["category"]),
     ):
         unknown = sorted(set(caps) - set(labels))
         if unknown:
@@ -180,7 +202,7 @@ def _plan(cfg: RunConfig, a: dict, work: Path, warnings: list[str]) -> tuple[np.
                     keep = downsample(len(idx), limits[label], seed)
                 else:
                     keep = _level_sources(a["source"][idx], limits[label], seed)
-                bound = SHARE_CAP if kind == "category" and label in share_bound else code
+                bound = CapKind.SHARE if kind == "category" and label in share_bound else code
                 status[idx[~keep]], cap_kind[idx[~keep]] = CAPPED, bound
     return status, dup_of, cap_kind
 
@@ -201,8 +223,11 @@ _DEDUP_FILES = {
     NEAR: ("near_dedup", "near_duplicate"),
     PROMPT: ("prompt_dedup", "same_prompt"),
 }
-SOURCE_CAP, CATEGORY_CAP, SHARE_CAP = 1, 2, 3
-_CAP_REASONS = {SOURCE_CAP: "capped_source", CATEGORY_CAP: "capped_category", SHARE_CAP: "capped_max_bucket_share"}
+_CAP_REASONS = {
+    CapKind.SOURCE: "capped_source",
+    CapKind.CATEGORY: "capped_category",
+    CapKind.SHARE: "capped_max_bucket_share",
+}
 
 
 def _pass2(
@@ -247,7 +272,7 @@ def _pass2(
             progress.advance(task, k)
     shards.close()
     dropped.close()
-    buckets.finish([dst / "phases" / f"{p.name}.parquet" for p in cfg.curate.phases] + [dst / VALIDATION_FILE])
+    buckets.finish([dst / "phases" / f"{p.name}.parquet" for p in cfg.curriculum.phases] + [dst / VALIDATION_FILE])
 
 
 def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
@@ -358,7 +383,7 @@ def _manifest(
     comp = composition(after, cur.targets, cur.max_bucket_share, predicted=predicted)
     warnings += composition_warnings(comp, cur.targets, cur.max_bucket_share, "after dedup")
     phases = {}
-    for phase, member in zip(cur.phases, members, strict=True):
+    for phase, member in zip(cfg.curriculum.phases, members, strict=True):
         pf = pq.ParquetFile(dst / "phases" / f"{phase.name}.parquet")
         phases[phase.name] = {
             "examples": pf.metadata.num_rows,
@@ -400,7 +425,7 @@ def _manifest(
         "warnings": warnings,
         "window": window,  # tool records with results / call-only, schema trims, per source
     }
-    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_manifest(dst / "manifest.json", manifest)
     return manifest
 
 

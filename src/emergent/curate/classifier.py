@@ -59,7 +59,7 @@ class FeatureSettings(BaseModel):
 # Structure, not wording: a separate unnormalised block so one tool call in a long dialog still counts.
 # The number of turns is deliberately not a feature: in the labelled corpora it identifies the
 # corpus (multi-turn = ESConv / Topical-Chat / SGD), and measured cross-source it traded one
-# held-out source for another (bench/RESULTS-classifier.md).
+# held-out source for another (bench/RESULTS.md, "Cross-source check").
 STRUCTURE: tuple[str, ...] = ("tool_call", "tool_result", "system_prompt", "tools_given")
 
 

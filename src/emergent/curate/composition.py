@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 
+from emergent.handoff import CompositionStatus
 from emergent.schema import CATEGORIES
 
 
@@ -32,15 +33,15 @@ def composition(
         share = n / total if total else 0.0
         lo, hi = targets.get(bucket, (None, None))
         if share > max_share + slack:
-            status = "above_max"
+            status = CompositionStatus.ABOVE_MAX
         elif lo is None:
-            status = "untargeted"
+            status = CompositionStatus.UNTARGETED
         elif share < lo - slack:
-            status = "below"
+            status = CompositionStatus.BELOW
         elif share > hi + slack:
-            status = "above"
+            status = CompositionStatus.ABOVE
         else:
-            status = "ok"
+            status = CompositionStatus.OK
         out[bucket] = {
             "count": n,
             "share": round(share, 6),
@@ -59,11 +60,11 @@ def composition_warnings(
     warnings = []
     for bucket, c in comp.items():
         pct = f"{100 * c['share']:.1f}%"
-        if c["status"] == "above_max":
+        if c["status"] == CompositionStatus.ABOVE_MAX:
             warnings.append(
                 f"{when}: {bucket} is {pct} of the mixture, above the {100 * max_share:.0f}% any bucket may take"
             )
-        elif c["status"] in ("below", "above"):
+        elif c["status"] in (CompositionStatus.BELOW, CompositionStatus.ABOVE):
             lo, hi = c["target"]
             warnings.append(f"{when}: {bucket} is {pct}, {c['status']} its target {100 * lo:.0f}–{100 * hi:.0f}%")
     return warnings

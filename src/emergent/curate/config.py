@@ -1,7 +1,8 @@
-"""Config for curation (filters, dedup, decontamination, categories, composition, curriculum phases).
+"""Config for curation (filters, dedup, decontamination, categories, composition, validation set).
 
 Defaults are the seed's numbers; configs/seed.yaml and configs/quickstart.yaml repeat them so a
-reader sees every knob in one place.
+reader sees every knob in one place. Which buckets each phase file holds is the run's
+`curriculum:` section (emergent/config.py), shared with training.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class FilterConfig(BaseModel):
 
     min_tokens: int | None = Field(default=8, ge=0)
     max_tokens: int | None = Field(default=4096, gt=0)
-    # English text with SmolLM2's tokenizer averages ~4 characters per token (measured in bench/RESULTS-curate.md).
+    # English text with SmolLM2's tokenizer averages ~4 characters per token (bench/RESULTS.md, "Approximate token counts").
     chars_per_token: float = Field(default=4.0, gt=0)
     repeated_lines: bool = True
     max_duplicate_line_fraction: float = Field(default=0.3, gt=0, le=1)
@@ -203,18 +204,6 @@ class ValidationConfig(BaseModel):
     max_fraction: float = Field(default=0.05, gt=0, le=0.5)
 
 
-class PhaseConfig(BaseModel):
-    model_config = _STRICT
-
-    name: str
-    categories: list[str] | Literal["all"] = "all"
-
-    @field_validator("categories")
-    @classmethod
-    def _known(cls, v: list[str] | str) -> list[str] | str:
-        return v if v == "all" else [normalize_category(c) for c in v]
-
-
 def seed_targets() -> dict[str, tuple[float, float]]:
     """The seed's target share range per bucket (its lower bounds sum to 105 %)."""
     return {
@@ -231,18 +220,8 @@ def seed_targets() -> dict[str, tuple[float, float]]:
     }
 
 
-def _seed_phases() -> list[PhaseConfig]:
-    return [
-        PhaseConfig(name="phase1_foundation", categories=["technical", "factual", "tool_use", "instructional"]),
-        PhaseConfig(name="phase2_analytical", categories=["analytical", "ethical", "specialized"]),
-        PhaseConfig(name="phase3_empathic_creative", categories=["empathetic", "creative", "conversational"]),
-        PhaseConfig(name="phase4_mixed", categories="all"),
-        PhaseConfig(name="phase5_fine_tuning", categories="all"),
-    ]
-
-
 class CurateConfig(BaseModel):
-    """How `emergent data build` turns ingested conversations into the curated mixture and phases."""
+    """How `emergent data build` turns ingested conversations into the curated mixture and phase files."""
 
     model_config = _STRICT
 
@@ -260,7 +239,6 @@ class CurateConfig(BaseModel):
     max_bucket_share: float = Field(default=0.30, gt=0, le=1)
     caps: CapsConfig = Field(default_factory=CapsConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
-    phases: list[PhaseConfig] = Field(default_factory=_seed_phases)
     # Records per worker task; 0 workers = in-process (deterministic either way).
     workers: int = Field(default=2, ge=0)
     chunk_size: int = Field(default=2048, gt=0)
@@ -278,10 +256,3 @@ class CurateConfig(BaseModel):
                 raise ValueError(f"target for {name!r} is [{lo}, {hi}]: use shares with 0 <= lo <= hi <= 1")
             out[normalize_category(name)] = (lo, hi)
         return out
-
-    @field_validator("phases")
-    @classmethod
-    def _unique_phases(cls, v: list[PhaseConfig]) -> list[PhaseConfig]:
-        if repeat := _first_repeat([p.name for p in v]):
-            raise ValueError(f"phase {repeat!r} is listed twice — give each phase a unique name")
-        return v

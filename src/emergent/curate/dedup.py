@@ -27,8 +27,8 @@ import numpy as np
 from emergent.curate.jaccard import estimate_margin, exact_jaccard
 from emergent.curate.minhash import _U64, mix64, odd_constants, signatures
 from emergent.curate.steps import Dropped, Step, batched
-from emergent.curate.text import dedup_text, exact_hash, exact_key, normalise, tools_key
 from emergent.schema import Conversation
+from emergent.text import dedup_text, exact_hash, exact_key, normalise, tools_key
 
 
 def prompt_text(conv: Conversation) -> str:

@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from emergent.curate.text import match_key
+from emergent.overlap import EvalSet
 from emergent.schema import Conversation
+from emergent.text import match_key
 
 if TYPE_CHECKING:
     from emergent.config import RunConfig
@@ -32,16 +32,6 @@ SUITES_DIR = Path(__file__).resolve().parents[1] / "evaluate" / "suites"
 EVALUATION_PART_EVERY = 5
 _PROMPT_KEYS = ("prompt", "question", "instruction", "text")
 _FIRST_HUMAN = re.compile(r"Human:(.*?)(?:\n\nAssistant:|$)", re.S)
-
-
-@dataclass
-class EvalSet:
-    """Prompts of one evaluation set, and where they came from (or why the set was skipped)."""
-
-    name: str
-    origin: str
-    prompts: list[str]
-    skipped: str | None = None  # why nothing was read: the manifest says so
 
 
 def in_evaluation_part(question: str) -> bool:

@@ -6,8 +6,8 @@ from collections import Counter
 
 from emergent.curate.config import FilterConfig
 from emergent.curate.steps import Filter, Verdict
-from emergent.curate.text import approx_tokens, role_text, words
 from emergent.schema import Conversation, conversation_text
+from emergent.text import approx_tokens, role_text, words
 
 MAX_SCORED_CHARS = 2000
 

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from emergent.curate.minhash import _U64, shingle_hashes
-from emergent.curate.text import exact_hash, normalise, tools_key
 from emergent.schema import conversation_text
+from emergent.text import exact_hash, normalise, tools_key
 
 
 def estimate_margin(threshold: float, num_perm: int) -> float:

@@ -7,8 +7,8 @@ import numpy as np
 
 from emergent.config import RunConfig
 from emergent.curate.dedup import prompt_text
-from emergent.curate.text import exact_hash
 from emergent.schema import CATEGORIES
+from emergent.text import exact_hash
 
 # The prompt hash of a conversation without user text: such conversations share no prompt.
 NO_PROMPT = exact_hash(prompt_text({"messages": []}))
@@ -58,9 +58,9 @@ def file_positions(cfg: RunConfig, members: list[np.ndarray], held: np.ndarray) 
 def phase_members(cfg: RunConfig, kept: np.ndarray, category: np.ndarray, held: np.ndarray) -> list[np.ndarray]:
     """Per phase, which rows it trains on: the kept rows of its buckets, never a validation row."""
     out = []
-    for phase in cfg.curate.phases:
+    for phase in cfg.curriculum.phases:
         member = kept & ~held
-        if phase.categories != "all":
+        if not phase.every_bucket:
             member &= np.isin(category, [CATEGORIES.index(c) for c in phase.categories])
         out.append(member)
     return out

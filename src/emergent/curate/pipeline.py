@@ -20,12 +20,12 @@ from emergent.curate.categorise import Categorise, load_classifier
 from emergent.curate.config import CurateConfig
 from emergent.curate.decontaminate import Decontaminate
 from emergent.curate.dedup import Fingerprint, optimal_bands
-from emergent.curate.eval_sets import EvalSet
 from emergent.curate.filters import quality_filters
 from emergent.curate.steps import Dropped, Step, batched, run_steps
-from emergent.curate.text import approx_tokens
 from emergent.data.store import table_from_conversations
+from emergent.overlap import EvalSet
 from emergent.schema import CATEGORIES, Conversation, conversation_text
+from emergent.text import approx_tokens
 
 if TYPE_CHECKING:
     from emergent.curate.ray_exec import RayChunkExecutor

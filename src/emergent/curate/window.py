@@ -20,7 +20,7 @@ with results (a call, its result, an answer) and call-only (a call and nothing a
 records whose schemas were trimmed.
 
 Token counts are estimates, as everywhere in curation (no tokenizer, no model download): characters
-of the text the template fallback renders (train/render.py's Hermes layout) / `curate.filters.
+of the text the template fallback renders (lm/render.py's Hermes layout) / `curate.filters.
 chars_per_token`, the tools block at a denser ratio (SCHEMA_DENSITY), plus a few tokens per message
 for the role header. A few records near the edge are misjudged (measured in tests/curate/test_window.py
 against SmolLM2's tokenizer); training counts exactly and drops, and counts, any record that still
@@ -34,8 +34,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from emergent.curate.steps import Dropped, Step
+from emergent.lm.render import tools_as_text, tools_block
 from emergent.schema import Conversation, openai_tools, tool_function
-from emergent.train.render import tools_as_text, tools_block
 
 # "<|im_start|>role\n" + "<|im_end|>\n" in ChatML; other templates' headers are of the same size.
 HEADER_TOKENS = 5

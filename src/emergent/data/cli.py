@@ -105,7 +105,7 @@ def preview_command(
         raise typer.BadParameter(f"{path} not found — phases are written by `emergent data build`")
     convs = list(itertools.islice(read_conversations(path), n))
     if rendered:
-        from emergent.train.preview import print_rendered
+        from emergent.data.preview import print_rendered
 
         try:
             print_rendered(convs, model, console, chat_template)

@@ -97,7 +97,9 @@ def print_primary(result: dict[str, Any]) -> None:
 
 def print_summary(result: dict[str, Any]) -> None:
     print_primary(result)
-    table = Table(title="secondary: register metrics (mean [95 % CI])")
+    table = Table(
+        title="secondary: register metrics (mean [95 % CI]) — the register scorer is not validated out of source"
+    )
     table.add_column("metric")
     for side in [*result["sides"], "difference"] if "adapter" in result["sides"] else result["sides"]:
         table.add_column(side if side != "difference" else "adapter − base")
@@ -136,9 +138,10 @@ def print_summary(result: dict[str, Any]) -> None:
         )
     if result.get("judge"):
         j = result["judge"]
+        parse = "–" if j["parse_rate"] is None else f"{j['parse_rate']:.0%}"
         console.print(
-            f"judge: adapter win rate {_ci(j['win_rate_adapter'])}, LC {j['length_controlled_win_rate']}, "
-            f"parse {j['parse_rate']:.0%}, flip {_ci(j['flip_rate'])}",
+            f"judge ({j['pair'][0]} vs {j['pair'][1]}, {j['items']} items): win rate {_ci(j['win_rate'])}, "
+            f"length-controlled {_ci(j['length_controlled_win_rate'])}, parse {parse}, flip {_ci(j['flip_rate'])}",
             highlight=False,
         )
 
@@ -161,9 +164,13 @@ def suite_command(
         None, "--data", help="Built data folder: held-out loss and contamination [default: OUTPUT_DIR/data]"
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars"),
+    full: bool = typer.Option(
+        False, "--full", help="Every item of the suite: ignore the config's subset limits (prompts_per_context, ...)"
+    ),
 ) -> None:
     """Generate the suite with base and adapter (same template and decoding), score, write eval.json."""
     from emergent.config import load_config
+    from emergent.evaluate.config import full_suite
     from emergent.evaluate.run import evaluate
 
     if export is not None:
@@ -172,6 +179,8 @@ def suite_command(
     if config is None:
         _fail(ValueError("eval suite needs a run config (e.g. configs/quickstart.yaml), or --export FILE.jsonl"))
     cfg = load_config(config)
+    if full:
+        cfg.eval = full_suite(cfg.eval)
     out = out or cfg.output_dir / "eval"
     try:
         result = evaluate(cfg, out, adapter, base_only=base_only, show_progress=not quiet, data_dir=data)
@@ -184,6 +193,7 @@ def suite_command(
 def _suite_for(config: Path | None) -> tuple[Any, list[str], int, int]:
     """(suite, contexts, bootstrap samples, seed) of a config, or the full shipped suite and defaults."""
     from emergent.evaluate.config import EvalConfig
+    from emergent.evaluate.run import suite_for
     from emergent.evaluate.suite import load_suite
 
     if config is None:
@@ -193,10 +203,7 @@ def _suite_for(config: Path | None) -> tuple[Any, list[str], int, int]:
 
     cfg = load_config(config)
     ec = cfg.eval
-    suite = load_suite(
-        ec.suites, ec.contexts, ec.prompts_per_context, ec.consistency_dialogues, ec.transition_dialogues
-    )
-    return suite, ec.contexts, ec.bootstrap_samples, cfg.seed
+    return suite_for(ec), ec.contexts, ec.bootstrap_samples, cfg.seed
 
 
 def _export(config: Path | None, path: Path) -> None:
@@ -212,22 +219,6 @@ def _export(config: Path | None, path: Path) -> None:
     console.print(f"wrote {path}: {len(suite.items)} items ({checked} with checks)", highlight=False)
 
 
-def _read_generations(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """{side: rows} from a generations.jsonl; every row needs side, id, turn and response."""
-    by_side: dict[str, list[dict[str, Any]]] = {}
-    for i, row in enumerate(_read_jsonl(path), 1):
-        missing = [k for k in ("side", "id") if not isinstance(row.get(k), str)]
-        if missing or not isinstance(row.get("turn", 0), int):
-            raise ValueError(
-                f"{path}:{i}: needs side and id strings and an integer turn (the generations.jsonl schema)"
-            )
-        row.setdefault("turn", 0)
-        by_side.setdefault(row["side"], []).append(row)
-    if not by_side:
-        raise ValueError(f"{path}: no generations — one JSON object per line with side, id, turn, response")
-    return by_side
-
-
 @eval_app.command("score")
 def score_command(
     generations: Path = typer.Argument(..., help="generations.jsonl: side, id, kind, turn, context, prompt, response"),
@@ -240,17 +231,25 @@ def score_command(
     """Score a generations file without loading a model: checks, primary metric, tests and secondary metrics."""
     import time
 
-    from emergent.evaluate.run import sandbox_layers, score_generations, suite_summary, write_generations
+    from emergent.evaluate.run import (
+        read_generations,
+        sandbox_layers,
+        score_generations,
+        suite_summary,
+        write_generations,
+    )
     from emergent.evaluate.scorer import StyleScorer
+    from emergent.handoff import write_eval_result
 
     started = time.time()
     try:
-        by_side = _read_generations(generations)
+        by_side = read_generations(generations)
         suite, contexts, n, seed = _suite_for(config)
         scorer = StyleScorer(prototypes)
     except (FileNotFoundError, ValueError) as err:
         _fail(err)
-    sides = [s for s in ("base", "adapter") if s in by_side] + sorted(set(by_side) - {"base", "adapter"})
+    known = ("base", "prompted", "adapter")
+    sides = [s for s in known if s in by_side] + sorted(set(by_side) - set(known))
     contexts = [c for c in contexts if c in suite.contexts()]
     scores = score_generations(suite, by_side, scorer, contexts, n, seed)
     result: dict[str, Any] = {
@@ -261,6 +260,8 @@ def score_command(
         "device": None,
         "precision": None,
         "decoding": None,
+        "prompted_system_prompt": None,
+        "generations_reused": [],
         "suite": suite_summary(suite, [str(config)] if config else ["default"], contexts),
         "scorer": {"prototypes": prototypes, **scorer.protos.meta},
         "sandbox": sandbox_layers(),
@@ -272,26 +273,10 @@ def score_command(
         "scored_from": str(generations),
     }
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_eval_result(out / "eval.json", result)
     write_generations(out / "generations.jsonl", by_side)
     print_summary(result)
     console.print(f"wrote {out / 'eval.json'} and {out / 'generations.jsonl'}", highlight=False)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise ValueError(f"{path}:{i}: not JSON ({err}) — one JSON object per line") from None
-            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
-                raise ValueError(f"{path}:{i}: needs a 'response' string (and optionally 'prompt', 'context')")
-            rows.append(row)
-    return rows
 
 
 @eval_app.command("style")
@@ -301,10 +286,11 @@ def style_command(
     prototypes: str = typer.Option("default", "--prototypes", help="Prototype .npz [default: shipped]"),
 ) -> None:
     """Score any replies offline: predicted context and style profile per line."""
+    from emergent.evaluate.run import read_jsonl
     from emergent.evaluate.scorer import StyleScorer
 
     try:
-        rows = _read_jsonl(file)
+        rows = read_jsonl(file)
         scorer = StyleScorer(prototypes)
     except (FileNotFoundError, ValueError) as err:
         _fail(err)

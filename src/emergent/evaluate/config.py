@@ -44,8 +44,21 @@ class JudgeConfig(BaseModel):
     model: str = "gpt-4o-mini"
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(60.0, gt=0)
-    max_items: int = Field(64, ge=1)  # judged prompts per run (each costs 1 + 1 + 2 calls)
+    # Judged items per run, sampled (seeded by the run's seed) evenly over the strata context x kind (single
+    # prompt or dialogue); each costs 1 + 1 rubric calls and 2 pairwise calls (both orders).
+    max_items: int = Field(64, ge=1)
     concurrency: int = Field(4, ge=1)
+    # The judge's own answer: room for a short reason, then the verdict line (the last one counts).
+    max_tokens: int = Field(128, ge=1)
+    # The two sides compared (names from eval.sides): the win rate is that of the first over the second.
+    pair: list[str] = Field(default_factory=lambda: ["adapter", "base"], min_length=2, max_length=2)
+
+    @field_validator("pair")
+    @classmethod
+    def _two_sides(cls, v: list[str]) -> list[str]:
+        if v[0] == v[1]:
+            raise ValueError(f"eval.judge.pair compares a side with itself: {v} — name two sides, e.g. [adapter, base]")
+        return v
 
 
 class HeldoutConfig(BaseModel):
@@ -59,12 +72,39 @@ class HeldoutConfig(BaseModel):
     batch_size: int = Field(4, ge=1)  # packed rows per forward
 
 
+Side = Literal["base", "prompted", "adapter", "no_history"]
+PROMPTED_SYSTEM_PROMPT = (
+    "Adapt your tone and form to each request: precise and exact for code and technical questions, warm "
+    "and supportive when someone is struggling, imaginative for stories and poems, a structured function "
+    "call when tools are offered and fit the request, careful and balanced on ethical questions, concise "
+    "for factual questions, and natural in casual conversation."
+)
+
+
+class PromptedConfig(BaseModel):
+    """The `prompted` side: the base model told to adapt its register (the strongest no-training alternative)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system_prompt: str = Field(PROMPTED_SYSTEM_PROMPT, min_length=1)
+
+
 class EvalConfig(BaseModel):
     """What to ask the model, how to decode, how to score and how many resamples for the CIs."""
 
     model_config = ConfigDict(extra="forbid")
 
     suites: list[str] = Field(default_factory=lambda: ["default"])  # "default" = the shipped suite, else YAML paths
+    # Which generations are compared, on the same items: base, prompted (base + eval.prompted.system_prompt),
+    # adapter (left out when there is none). Base is always generated: every difference is taken against it.
+    # no_history: the checked dialogues answered turn by turn without the conversation, by the base model
+    # (side no_history) and by the adapter (adapter_no_history): the control the dialogue checks must beat.
+    sides: list[Side] = Field(default_factory=lambda: ["base", "adapter"], min_length=1)
+    prompted: PromptedConfig = Field(default_factory=PromptedConfig)
+    # A side's generations are kept here, keyed by everything that decides them (model weights, adapter
+    # weights, system prompt, items, decoding, precision, batch size): an interrupted or repeated evaluation
+    # and the runs of one study reuse them instead of generating again. None: RUN/cache/generations.
+    generation_cache: str | None = None
     contexts: list[str] = Field(
         default_factory=lambda: [
             "technical",
@@ -81,6 +121,7 @@ class EvalConfig(BaseModel):
     prompts_per_context: int | None = Field(None, ge=1)  # None = all of the suite
     consistency_dialogues: int | None = Field(None, ge=0)
     transition_dialogues: int | None = Field(None, ge=0)
+    dialogues_per_kind: int | None = Field(None, ge=0)  # checked dialogues (memory, retest, ...): first N of each kind
     batch_size: int = Field(8, ge=1)
     decoding: DecodingConfig = Field(default_factory=DecodingConfig)
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)
@@ -104,6 +145,21 @@ class EvalConfig(BaseModel):
             out.append(s)
         return out
 
+    @field_validator("sides")
+    @classmethod
+    def _base_first(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"eval.sides lists a side twice: {v}")
+        return ["base"] + [s for s in v if s != "base"]
+
+    @field_validator("generation_cache")
+    @classmethod
+    def _resolve_cache(cls, v: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base_dir")
+        if v is not None and base is not None and not Path(v).is_absolute():
+            return str((Path(base) / v).resolve())
+        return v
+
     @field_validator("prototypes")
     @classmethod
     def _resolve_prototypes(cls, v: str, info: ValidationInfo) -> str:
@@ -111,3 +167,16 @@ class EvalConfig(BaseModel):
         if v != "default" and base is not None and not Path(v).is_absolute():
             return str((Path(base) / v).resolve())
         return v
+
+
+SUITE_LIMITS = ("prompts_per_context", "consistency_dialogues", "transition_dialogues", "dialogues_per_kind")
+
+
+def suite_limits(ec: EvalConfig) -> dict[str, int | None]:
+    """The settings that take a fixed subset of the suite (first N per context / per dialogue kind)."""
+    return {k: getattr(ec, k) for k in SUITE_LIMITS}
+
+
+def full_suite(ec: EvalConfig) -> EvalConfig:
+    """The same evaluation on every item of the suite (`emergent eval CONFIG --full`)."""
+    return ec.model_copy(update=dict.fromkeys(suite_limits(ec)))

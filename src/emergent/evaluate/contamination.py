@@ -1,6 +1,6 @@
 """Contamination check: which suite items the training mixture contains.
 
-The rule is the build's decontamination (curate/decontaminate.py), applied the other way round: a
+The rule is the build's decontamination (overlap.py, shared with curate/decontaminate.py), applied the other way round: a
 user turn of at least 8 words is contained when a training conversation shares one of its word
 n-grams (default 13, GPT-3's rule; a whole phrase when shorter than n); a shorter turn when a training
 user turn equals it after normalisation (case, spacing, punctuation). Contaminated items are reported
@@ -19,9 +19,8 @@ def contamination(items: list[Item], data_dir: Path | None, n: int = 13) -> dict
     """{"checked": bool, "ngram": n, "items": k, "contaminated": [ids], "rate"}; streams the data once."""
     if data_dir is None or not Path(data_dir).exists():
         return {"checked": False, "ngram": n, "reason": f"no training data at {data_dir}"}
-    from emergent.curate.decontaminate import MIN_PROMPT_WORDS, PromptIndex
-    from emergent.curate.eval_sets import EvalSet
     from emergent.data.store import read_conversations
+    from emergent.overlap import MIN_PROMPT_WORDS, EvalSet, PromptIndex
 
     # One set per item: a match names the items it came from.
     index = PromptIndex([EvalSet(it.id, "suite", list(it.turns)) for it in items], n)

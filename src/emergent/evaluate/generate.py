@@ -18,6 +18,7 @@ from typing import Any
 from emergent.evaluate.config import DecodingConfig, EndpointConfig
 from emergent.evaluate.http import api_key, chat_completion, message_text
 from emergent.evaluate.suite import Item
+from emergent.lm.adapter import adapter_on
 from emergent.schema import openai_tools
 
 Messages = list[dict[str, Any]]
@@ -40,8 +41,8 @@ class LocalGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from emergent.train.model import inference_dtype
-        from emergent.train.templates import apply_chat_template_setting
+        from emergent.lm.chat_template import apply_chat_template_setting
+        from emergent.lm.loading import inference_dtype
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -76,8 +77,8 @@ class LocalGenerator:
         self.precision = str(dtype).removeprefix("torch.")
 
     def render(self, messages: Messages, tools: list[dict] | None) -> str:
-        """The prompt exactly as training renders it: tools natively, else as JSON text (train/render.py)."""
-        from emergent.train.render import has_tool_support, tools_as_text
+        """The prompt exactly as training renders it: tools natively, else as JSON text (lm/render.py)."""
+        from emergent.lm.render import has_tool_support, tools_as_text
 
         tools = openai_tools(tools)  # the shape training renders (schema.py), whatever the suite file holds
         if tools and not has_tool_support(self.tokenizer):
@@ -109,16 +110,6 @@ class LocalGenerator:
                 for m, w in zip(layers, saved, strict=True):
                     m.get_base_layer().weight.copy_(w)
 
-    @contextlib.contextmanager
-    def _mode(self, use_adapter: bool) -> Iterator[None]:
-        if self.has_adapter and not use_adapter:
-            with self.model.disable_adapter():
-                yield
-        else:
-            if use_adapter and not self.has_adapter:
-                raise ValueError("asked for adapter generations but no adapter was loaded")
-            yield
-
     def generate(self, convs: list[Messages], tools: list[list[dict] | None], use_adapter: bool) -> list[str]:
         import torch
 
@@ -138,7 +129,7 @@ class LocalGenerator:
             kwargs.update(temperature=d.temperature, top_p=d.top_p)
         else:  # silence generation_config sampling defaults that greedy ignores
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        with self._mode(use_adapter), self._merged(use_adapter), torch.inference_mode():
+        with adapter_on(self.model, use_adapter), self._merged(use_adapter), torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
                 enc = self.tokenizer(
@@ -190,17 +181,25 @@ def run_items(
     items: list[Item],
     use_adapter: bool,
     on_turns: Callable[[int], None] = lambda n: None,
+    *,
+    system_prompt: str | None = None,
+    history: bool = True,
 ) -> dict[str, list[str]]:
-    """{item id: [assistant reply per user turn]}; turn t of every dialogue is generated in one batch."""
-    history: dict[str, Messages] = {it.id: [] for it in items}
+    """{item id: [assistant reply per user turn]}; turn t of every dialogue is generated in one batch.
+
+    `system_prompt` opens every conversation (the `prompted` side: the base model asked to adapt its tone);
+    `history=False` answers each user turn alone (the no-history control for multi-turn checks).
+    """
+    opening: Messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    past: dict[str, Messages] = {it.id: [] for it in items}
     replies: dict[str, list[str]] = {it.id: [] for it in items}
     for t in range(max((len(it.turns) for it in items), default=0)):
         active = [it for it in items if len(it.turns) > t]
-        for it in active:
-            history[it.id].append({"role": "user", "content": it.turns[t]})
-        answers = generator.generate([history[it.id] for it in active], [it.tools for it in active], use_adapter)
+        asked = {it.id: {"role": "user", "content": it.turns[t]} for it in active}
+        conversations = [opening + (past[it.id] if history else []) + [asked[it.id]] for it in active]
+        answers = generator.generate(conversations, [it.tools for it in active], use_adapter)
         for it, a in zip(active, answers, strict=True):
-            history[it.id].append({"role": "assistant", "content": a})
+            past[it.id] += [asked[it.id], {"role": "assistant", "content": a}]
             replies[it.id].append(a)
         on_turns(len(active))
     return replies

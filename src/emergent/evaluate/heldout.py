@@ -15,9 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from emergent.data.store import VALIDATION_FILE, read_conversations
 from emergent.evaluate import metrics as M
-from emergent.train.loss import PackedLoss
-from emergent.train.validation import conversation_losses, load_validation, summarise, validation_file
+from emergent.evaluate import stats
+from emergent.lm.adapter import adapter_on
+from emergent.lm.loss import PackedLoss
+from emergent.lm.scoring import conversation_losses, encode_held_out, summarise
 
 
 def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int | None, batch_size: int,
@@ -26,8 +29,10 @@ def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int |
     (mean of per-conversation mean losses, bootstrap ci95). None where there is no held-out set."""
     import torch
 
-    path = validation_file(data_dir)
-    data = load_validation(path, gen.tokenizer, max_seq_len, max_examples)
+    path = Path(data_dir) / VALIDATION_FILE
+    if not path.is_file():
+        return None
+    data = encode_held_out(read_conversations(path), gen.tokenizer, max_seq_len, max_examples)
     if data is None:
         return None
     began = time.time()
@@ -36,7 +41,7 @@ def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int |
     per_side: dict[str, np.ndarray] = {}
     counts = np.zeros(0)
     for side in sides:
-        with gen._mode(side == "adapter"):
+        with adapter_on(gen.model, side == "adapter"):
             sums, counts = conversation_losses(module, data, batch_size, pad_id, torch.device(gen.device))
         per_side[side] = sums
     # Per-token losses of each side as training reports them (train/validation.summarise).
@@ -62,6 +67,15 @@ def heldout_loss(gen: Any, data_dir: Path, max_seq_len: int, max_examples: int |
         if "adapter" in mean:
             entry["difference"] = M.bootstrap(mean["adapter"][sel] - mean["base"][sel], n, seed)
         by_category[cat] = entry
+    if "adapter" in mean:  # one family: a bucket of 4 conversations or 1 of 10 lucky intervals is no verdict
+        tests = []
+        for cat, entry in by_category.items():
+            sel = cats == cat
+            t = stats.paired_bootstrap(mean["adapter"][sel] - mean["base"][sel], n, seed)
+            t.update(metric="heldout_loss", context=cat, effect=-(t["mean"] or 0.0))  # lower loss is better
+            entry["test"] = t
+            tests.append(t)
+        stats.verdicts(tests)
     out["by_category"] = by_category
     out["seconds"] = round(time.time() - began, 1)
     return out

@@ -28,6 +28,8 @@ DEFINITION = (
 )
 
 Row = dict[str, Any]
+# Sides that are not trained adapters: the base model, prompted or not, and the no-history control.
+REFERENCE_SIDES = ("base", "prompted", "no_history")
 
 
 def verdicts(items: list[Item], rows: list[Row]) -> dict[str, dict[str, Any]]:
@@ -76,7 +78,8 @@ def primary(
         "definition": DEFINITION,
         "contexts": contexts,
         "items_checked": len(checked),
-        "items_without_checks": len(items) - len(checked),
+        # Checked dialogues (turn_checks) are scored apart, by evaluate/dialogue.py.
+        "items_without_checks": sum(1 for it in items if not it.checks and not it.turn_checks),
     }
     for side, v in per_side.items():
         by_ctx = {c: np.array([float(x["passed"]) for x in v.values() if x["context"] == c]) for c in contexts}
@@ -88,7 +91,7 @@ def primary(
                 {c: np.array([x["score"] for x in v.values() if x["context"] == c]) for c in contexts}, n, seed
             ),
         }
-    adapters = [s for s in per_side if s != "base" and out[s]["mean"] is not None]
+    adapters = [s for s in per_side if s not in REFERENCE_SIDES and out[s]["mean"] is not None]
     if len(adapters) > 1:  # several adapters (e.g. training seeds) scored in one file: how much they vary
         means = np.array([out[s]["mean"] for s in adapters])
         out["spread"] = {

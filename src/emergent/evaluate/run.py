@@ -11,19 +11,30 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emergent.evaluate import metrics as M
 from emergent.evaluate import stats
+from emergent.evaluate.cache import GenerationCache, SideSpec, folder_digest
+from emergent.evaluate.config import EvalConfig, suite_limits
 from emergent.evaluate.contamination import contamination
+from emergent.evaluate.dialogue import dialogues as dialogue_figures
 from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
 from emergent.evaluate.scorer import StyleScorer
-from emergent.evaluate.suite import Suite, load_suite
+from emergent.evaluate.suite import Item, Suite, load_suite
+from emergent.handoff import write_eval_result
 from emergent.progress import counter_progress
 
 if TYPE_CHECKING:
     from emergent.config import RunConfig
+
+
+def suite_for(ec: EvalConfig) -> Suite:
+    """The items an evaluation with these settings asks: its suites, contexts and subset limits."""
+    return load_suite(ec.suites, ec.contexts, **suite_limits(ec))
 
 
 def _adapter_path(cfg: RunConfig, adapter: Path | None, base_only: bool) -> Path | None:
@@ -40,7 +51,42 @@ def _adapter_path(cfg: RunConfig, adapter: Path | None, base_only: bool) -> Path
     return Path(adapter)
 
 
-def generation_rows(suite: Suite, replies: dict[str, list[str]], side: str) -> list[dict[str, Any]]:
+def side_specs(
+    gen: LocalGenerator, sides: list[str], ec: Any, model_path: str, adapter_dir: Path | None
+) -> dict[str, SideSpec]:
+    """The cache key of each side a local model generates."""
+    model = folder_digest(Path(model_path))
+    adapter = folder_digest(adapter_dir) if adapter_dir is not None else None
+    return {
+        side: SideSpec(
+            side=side,
+            model=model,
+            adapter=adapter if side == "adapter" else None,
+            system_prompt=ec.prompted.system_prompt if side == "prompted" else None,
+            history=True,
+            decoding=ec.decoding.model_dump(),
+            precision=gen.precision,
+            device=gen.device,
+            batch_size=gen.batch_size,
+        )
+        for side in sides
+    }
+
+
+NO_HISTORY = "_no_history"  # the suffix of a side that answered the dialogues turn by turn, without history
+
+
+def no_history_side(side: str) -> str:
+    return "no_history" if side == "base" else f"{side}{NO_HISTORY}"
+
+
+def is_no_history(side: str) -> bool:
+    return side == "no_history" or side.endswith(NO_HISTORY)
+
+
+def generation_rows(
+    suite: Suite, replies: dict[str, list[str]], side: str, items: list[Item] | None = None
+) -> list[dict[str, Any]]:
     """One record per (item, turn): the generations.jsonl schema before scoring."""
     return [
         {
@@ -53,12 +99,14 @@ def generation_rows(suite: Suite, replies: dict[str, list[str]], side: str) -> l
             "prompt": it.turns[t],
             "response": reply,
         }
-        for it in suite.items
+        for it in (suite.items if items is None else items)
         for t, reply in enumerate(replies[it.id])
     ]
 
 
 STYLE_KEYS = ("predicted", "probs", "style_hit", "profile")
+# The kinds the register metrics read; checked dialogues are scored by their checks (evaluate/dialogue.py).
+STYLED_KINDS = ("prompt", "consistency", "transition")
 
 
 def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str, Any]]:
@@ -154,6 +202,8 @@ def score_generations(
             r.setdefault("kind", it.kind)
             r.setdefault("shift_at", it.shift_at)
             r.setdefault("context", it.contexts[min(r.get("turn", 0), len(it.contexts) - 1)])
+    everything = rows_by_side
+    rows_by_side = {s: r for s, r in everything.items() if not is_no_history(s)}
     head, tests, per_item = primary(suite.items, rows_by_side, n, seed)
     for side, rows in rows_by_side.items():  # each row of a checked item's judged turn carries its verdict
         for r in rows:
@@ -163,7 +213,8 @@ def score_generations(
     # The register metrics read the scorer's contexts only (it has no prototype for e.g. instructional).
     known = [c for c in contexts if c in scorer.contexts]
     styled = {
-        side: [r for r in add_style(rows, scorer) if r["context"] in known] for side, rows in rows_by_side.items()
+        side: [r for r in add_style([r for r in rows if r["kind"] in STYLED_KINDS], scorer) if r["context"] in known]
+        for side, rows in rows_by_side.items()
     }
     per_side = {side: side_metrics(rows, known, n, seed) for side, rows in styled.items()}
     diff = None
@@ -179,6 +230,7 @@ def score_generations(
             "family": stats.verdicts(tests),
         },
         "coverage": coverage,
+        "dialogues": dialogue_figures(suite.items, everything, n, seed) if suite.dialogues else None,
         **assemble(per_side, diff),
     }
 
@@ -191,6 +243,38 @@ def assemble(per_side: dict[str, dict[str, Any]], diff: dict[str, Any] | None) -
         if diff is not None and metric in diff:
             out[metric]["difference"] = diff[metric]
     return out
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as err:
+                raise ValueError(f"{path}:{i}: not JSON ({err}) — one JSON object per line") from None
+            if not isinstance(row, dict) or not isinstance(row.get("response"), str):
+                raise ValueError(f"{path}:{i}: needs a 'response' string (and optionally 'prompt', 'context')")
+            rows.append(row)
+    return rows
+
+
+def read_generations(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """{side: rows} from a generations.jsonl; every row needs side, id, turn and response."""
+    by_side: dict[str, list[dict[str, Any]]] = {}
+    for i, row in enumerate(read_jsonl(path), 1):
+        missing = [k for k in ("side", "id") if not isinstance(row.get(k), str)]
+        if missing or not isinstance(row.get("turn", 0), int):
+            raise ValueError(
+                f"{path}:{i}: needs side and id strings and an integer turn (the generations.jsonl schema)"
+            )
+        row.setdefault("turn", 0)
+        by_side.setdefault(row["side"], []).append(row)
+    if not by_side:
+        raise ValueError(f"{path}: no generations — one JSON object per line with side, id, turn, response")
+    return by_side
 
 
 def write_generations(path: Path, rows_by_side: dict[str, list[dict[str, Any]]]) -> None:
@@ -213,6 +297,7 @@ def suite_summary(suite: Suite, files: list[str], contexts: list[str]) -> dict[s
         "checked_items": sum(1 for it in suite.items if it.checks),
         "consistency_dialogues": len(suite.consistency),
         "transition_dialogues": len(suite.transitions),
+        "checked_dialogues": dict(Counter(d.kind for d in suite.dialogues)),
         "contexts": contexts,
     }
 
@@ -230,16 +315,14 @@ def evaluate(
     `data_dir` (default OUTPUT_DIR/data): the built data the adapter was trained on — its held-out set
     is scored, and its mixture is checked for suite prompts (contamination).
     """
-    from emergent.models import resolve_model_path
+    from emergent.lm.registry import resolve_model_path
 
     ec = cfg.eval
     started = time.time()
     if data_dir is not None and not Path(data_dir).is_dir():
         raise FileNotFoundError(f"{data_dir}: data folder not found — pass the folder `emergent data build` wrote")
     data_dir = Path(data_dir) if data_dir is not None else cfg.output_dir / "data"
-    suite = load_suite(
-        ec.suites, ec.contexts, ec.prompts_per_context, ec.consistency_dialogues, ec.transition_dialogues
-    )
+    suite = suite_for(ec)
     if not suite.prompts:
         raise ValueError(f"the suite has no prompts for contexts {ec.contexts} — check eval.suites and eval.contexts")
     use_endpoint = bool(ec.endpoint.base_url)
@@ -254,18 +337,41 @@ def evaluate(
             model_name, adapter_dir, ec.decoding, ec.batch_size, ec.device, cfg.model.trust_remote_code, ec.precision,
             cfg.model.chat_template,
         )  # fmt: skip
-    sides = ["base"] + (["adapter"] if gen.has_adapter and not base_only else [])
-    turns_total = sum(len(it.turns) for it in suite.items)
+    wanted = [s for s in ec.sides if s != "adapter" or (gen.has_adapter and not base_only)]
+    sides = [s for s in wanted if s != "no_history"]  # no_history is generated after the others, per model
     out.mkdir(parents=True, exist_ok=True)
     scored: dict[str, list[dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
+    reused: list[str] = []
+    cache = GenerationCache(Path(ec.generation_cache or cfg.output_dir / "cache" / "generations"))
+    specs = side_specs(gen, sides, ec, model_name, adapter_dir) if isinstance(gen, LocalGenerator) else {}
+    # The sides to generate: (name, items, adapter on, system prompt, history, cache key).
+    plan = [
+        (side, suite.items, side == "adapter", ec.prompted.system_prompt if side == "prompted" else None, True,
+         specs.get(side))
+        for side in sides
+    ]  # fmt: skip
+    if "no_history" in wanted and suite.dialogues:  # the dialogues again, each turn answered alone
+        for side in [s for s in sides if s in ("base", "adapter")]:
+            alone = no_history_side(side)
+            spec = replace(specs[side], side=alone, history=False) if side in specs else None
+            plan.append((alone, suite.dialogues, side == "adapter", None, False, spec))
     with counter_progress(show_progress) as progress:
-        for side in sides:
-            task = progress.add_task(f"generate ({side})", total=turns_total)
+        for name, items, use_adapter, system_prompt, history, spec in plan:
             t0 = time.time()
-            replies = run_items(gen, suite.items, side == "adapter", lambda k, task=task: progress.advance(task, k))
-            seconds[f"generate_{side}"] = round(time.time() - t0, 1)
-            scored[side] = generation_rows(suite, replies, side)
+            replies = cache.get(spec, items) if spec else None
+            if replies is not None:
+                reused.append(name)
+            else:
+                task = progress.add_task(f"generate ({name})", total=sum(len(it.turns) for it in items))
+                replies = run_items(
+                    gen, items, use_adapter, lambda k, task=task: progress.advance(task, k),
+                    system_prompt=system_prompt, history=history,
+                )  # fmt: skip
+                if spec:
+                    cache.put(spec, items, replies)
+            seconds[f"generate_{name}"] = round(time.time() - t0, 1)
+            scored[name] = generation_rows(suite, replies, name, items)
     n, seed = ec.bootstrap_samples, cfg.seed
     contexts = [c for c in ec.contexts if c in suite.contexts()]
     with counter_progress(show_progress) as progress:
@@ -278,10 +384,12 @@ def evaluate(
         "primary": scores.pop("primary"),
         "model": cfg.model.name,
         "adapter": str(adapter_dir) if adapter_dir else (ec.endpoint.adapter_model or None),
-        "sides": sides,
+        "sides": list(scored),
         "device": gen.device,
         "precision": gen.precision,
         "decoding": ec.decoding.model_dump(),
+        "prompted_system_prompt": ec.prompted.system_prompt if "prompted" in sides else None,
+        "generations_reused": reused,
         "suite": suite_summary(suite, ec.suites, contexts),
         "scorer": {"prototypes": ec.prototypes, **scorer.protos.meta},
         "sandbox": sandbox_layers(),
@@ -295,7 +403,14 @@ def evaluate(
         with counter_progress(show_progress) as progress:
             progress.add_task("held-out loss", total=None)
             result["heldout"] = heldout_loss(
-                gen, data_dir, h.max_seq_len or cfg.training.max_seq_len, h.max_examples, h.batch_size, sides, n, seed
+                gen,
+                data_dir,
+                h.max_seq_len or cfg.training.max_seq_len,
+                h.max_examples,
+                h.batch_size,
+                [s for s in sides if s != "prompted"],
+                n,
+                seed,
             )
         if result["heldout"]:
             seconds["heldout"] = result["heldout"]["seconds"]
@@ -303,25 +418,13 @@ def evaluate(
         suite.items, data_dir if data_dir.exists() else None, ec.contamination_ngram
     )
     result["judge"] = None
-    if ec.judge.enabled and "adapter" in scored:
-        from emergent.evaluate.judge import Judge
+    if ec.judge.enabled and all(side in scored for side in ec.judge.pair):  # e.g. no adapter with --base-only
+        from emergent.evaluate.judge import Judge, judge_items
 
-        pairs = {r["id"]: r for r in scored["base"] if r["kind"] == "prompt"}
-        items = [
-            {
-                "id": r["id"],
-                "context": r["context"],
-                "prompt": r["prompt"],
-                "base": pairs[r["id"]]["response"],
-                "adapter": r["response"],
-            }
-            for r in scored["adapter"]
-            if r["kind"] == "prompt" and r["id"] in pairs
-        ]
         t0 = time.time()
-        result["judge"] = Judge(ec.judge).run(items, n, seed)
+        result["judge"] = Judge(ec.judge).run(judge_items(suite.items, scored, ec.judge.pair), n, seed)
         seconds["judge"] = round(time.time() - t0, 1)
     seconds["total"] = round(time.time() - started, 1)
     result["seconds"] = seconds
-    (out / "eval.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_eval_result(out / "eval.json", result)
     return result

@@ -6,8 +6,11 @@ the 0-based index of the user turn where the topic changes.
 
 A JSONL suite file holds checked items, one per line: {id, context, turns, checks, reference?, tools?}
 (the format `emergent eval suite --export` writes). Each check decides the reply's content
-(evaluate/checks). "default" is the shipped items (items/*.jsonl) followed by suites/default.yaml, so
-a fixed subset (`prompts_per_context`) takes checked items first.
+(evaluate/checks). A line whose kind is a dialogue kind (DIALOGUE_KINDS: memory, topic_return,
+self_correction, conditioned, retest) is a checked dialogue: {turn_checks, references} per user turn,
+scored by evaluate/dialogue.py and kept out of the primary metric. "default" is the shipped items
+(items/*.jsonl), the shipped dialogues (items/dialogues/*.jsonl), then suites/default.yaml, so a fixed
+subset (`prompts_per_context`) takes checked items first.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class Item:
     """One thing to generate for: a dialogue of scripted user turns (a single prompt is one turn)."""
 
     id: str
-    kind: str  # "prompt" | "consistency" | "transition"
+    kind: str  # "prompt" | "consistency" | "transition" | one of DIALOGUE_KINDS
     turns: list[str]
     contexts: list[str]  # expected context per user turn
     tools: list[dict] | None = None
@@ -33,6 +36,9 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)  # decide the last turn's reply (evaluate/checks)
     reference: str | None = None  # a reply that passes the checks (gold answer), where one exists
+    # Checked dialogues: the checks of each user turn's reply ([] = not judged) and a reply that passes them.
+    turn_checks: list[list[dict[str, Any]]] = field(default_factory=list)
+    references: list[str | None] = field(default_factory=list)
 
     def export(self) -> dict[str, Any]:
         """The item as one line of `emergent eval suite --export`."""
@@ -47,7 +53,8 @@ class Item:
             "shift_at": self.shift_at,
             "checks": self.checks,
             "reference": self.reference,
-            **({"source": self.meta["source"]} if "source" in self.meta else {}),
+            **({"turn_checks": self.turn_checks, "references": self.references} if self.turn_checks else {}),
+            **{k: self.meta[k] for k in ("source", "fresh_id") if k in self.meta},
         }
 
 
@@ -56,10 +63,11 @@ class Suite:
     prompts: list[Item]
     consistency: list[Item]
     transitions: list[Item]
+    dialogues: list[Item] = field(default_factory=list)  # checked dialogues, in DIALOGUE_KINDS order
 
     @property
     def items(self) -> list[Item]:
-        return self.prompts + self.consistency + self.transitions
+        return self.prompts + self.consistency + self.transitions + self.dialogues
 
     def contexts(self) -> list[str]:
         return sorted({c for it in self.items for c in it.contexts})
@@ -76,13 +84,17 @@ ITEM_FILES = (
     "conversational",
     "ethical",
 )
+# Checked dialogues (MT-Bench-101's context memory, topic shift and self-correction; a checked item after
+# turns in another register; a question asked again): one file each under items/dialogues/.
+DIALOGUE_KINDS = ("memory", "topic_return", "self_correction", "conditioned", "retest")
 
 
 def _suite_paths(name: str) -> list[Path]:
     if name == "default":
         here = resources.files("emergent.evaluate")
         items = [Path(str(here.joinpath(f"items/{c}.jsonl"))) for c in ITEM_FILES]
-        return [*items, Path(str(here.joinpath("suites/default.yaml")))]
+        dialogues = [Path(str(here.joinpath(f"items/dialogues/{k}.jsonl"))) for k in DIALOGUE_KINDS]
+        return [*items, *dialogues, Path(str(here.joinpath("suites/default.yaml")))]
     return [Path(name)]
 
 
@@ -94,7 +106,7 @@ def load_items_file(path: Path) -> Suite:
 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: suite file not found — list existing files in eval.suites")
-    prompts = []
+    prompts, dialogues = [], []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -109,16 +121,38 @@ def load_items_file(path: Path) -> Suite:
             turns = e.get("turns") or [m["content"] for m in e.get("messages") or [] if m.get("role") == "user"]
             turns = _turns(path, where, turns)
             checks = e.get("checks") or []
-            if not isinstance(checks, list) or any(
-                not isinstance(c, dict) or c.get("type") not in TYPES for c in checks
-            ):
+            if not _checks_ok(checks, TYPES):
                 raise _err(path, where, f"checks must be a list of {{type: ...}} with a type among {sorted(TYPES)}")
-            meta = {k: e[k] for k in ("source",) if k in e}
+            meta = {k: e[k] for k in ("source", "fresh_id") if k in e}
+            if e.get("kind") in DIALOGUE_KINDS:
+                dialogues.append(_dialogue(path, where, e, turns, meta, TYPES))
+                continue
             prompts.append(
                 Item(e["id"], "prompt", turns, [e["context"]] * len(turns), _tools(path, where, e.get("tools")),
                      meta=meta, checks=checks, reference=e.get("reference"))
             )  # fmt: skip
-    return Suite(prompts, [], [])
+    return Suite(prompts, [], [], dialogues)
+
+
+def _checks_ok(checks: Any, types: set[str]) -> bool:
+    return isinstance(checks, list) and all(isinstance(c, dict) and c.get("type") in types for c in checks)
+
+
+def _dialogue(path: Path, where: str, e: dict, turns: list[str], meta: dict, types: set[str]) -> Item:
+    """A checked dialogue line: turn_checks and references hold one entry per user turn."""
+    per_turn = e.get("turn_checks")
+    if not isinstance(per_turn, list) or len(per_turn) != len(turns) or not all(_checks_ok(c, types) for c in per_turn):
+        raise _err(path, where, f"turn_checks must hold one list of checks per user turn ({len(turns)})")
+    if not any(per_turn):
+        raise _err(path, where, "a dialogue needs checks on at least one turn (turn_checks)")
+    references = e.get("references") or [None] * len(turns)
+    if not isinstance(references, list) or len(references) != len(turns):
+        raise _err(path, where, f"references must hold one reply (or null) per user turn ({len(turns)})")
+    contexts = e.get("contexts") or [e["context"]] * len(turns)
+    if not isinstance(contexts, list) or len(contexts) != len(turns) or not all(isinstance(c, str) for c in contexts):
+        raise _err(path, where, f"contexts must hold one context per user turn ({len(turns)})")
+    return Item(e["id"], e["kind"], turns, list(contexts), _tools(path, where, e.get("tools")), meta=meta,
+                turn_checks=per_turn, references=references)  # fmt: skip
 
 
 def _err(path: Path, where: str, msg: str) -> ValueError:
@@ -189,18 +223,24 @@ def load_suite(
     prompts_per_context: int | None = None,
     consistency_dialogues: int | None = None,
     transition_dialogues: int | None = None,
+    dialogues_per_kind: int | None = None,
 ) -> Suite:
-    """Merge suite files, keep the listed contexts and take the first N of each kind (a fixed subset)."""
+    """Merge suite files, keep the listed contexts and take the first N of each kind (a fixed subset).
+
+    `dialogues_per_kind` limits each kind of checked dialogue (DIALOGUE_KINDS) alike.
+    """
     paths = [p for n in names for p in _suite_paths(n)]
     parts = [load_items_file(p) if p.suffix == ".jsonl" else load_suite_file(p) for p in paths]
     prompts = [p for s in parts for p in s.prompts]
     consistency = [d for s in parts for d in s.consistency]
     transitions = [d for s in parts for d in s.transitions]
+    dialogues = [d for s in parts for d in s.dialogues]
     if contexts:
         keep = set(contexts)
         prompts = [p for p in prompts if p.contexts[0] in keep]
         consistency = [d for d in consistency if d.contexts[0] in keep]
         transitions = [d for d in transitions if set(d.contexts) <= keep]
+        dialogues = [d for d in dialogues if set(d.contexts) <= keep]
     if prompts_per_context is not None:
         seen: dict[str, int] = {}
         kept = []
@@ -213,4 +253,12 @@ def load_suite(
         consistency = consistency[:consistency_dialogues]
     if transition_dialogues is not None:
         transitions = transitions[:transition_dialogues]
-    return Suite(prompts, consistency, transitions)
+    if dialogues_per_kind is not None:
+        taken: dict[str, int] = {}
+        kept = []
+        for d in dialogues:
+            taken[d.kind] = taken.get(d.kind, 0) + 1
+            if taken[d.kind] <= dialogues_per_kind:
+                kept.append(d)
+        dialogues = kept
+    return Suite(prompts, consistency, transitions, dialogues)

@@ -7,18 +7,22 @@ from collections import defaultdict
 from html import escape
 from typing import Any
 
+from emergent.handoff import Estimate, PairedTest
 from emergent.report import svg
-from emergent.report.results import MODELS, Estimate, RunResults, as_float, confusion, dig, estimate, first
+from emergent.report.results import MODELS, RunResults, as_float
 from emergent.report.sections import card, missing, na, table
 
+# Next to every figure read through the register scorer until it meets its out-of-source goal (issue #17:
+# >= 80 % context accuracy on replies from sources it never saw; measured 60-73 %).
+UNVALIDATED = " [register scorer unvalidated]"
 # (metric in eval.json, sub-key or "", label, what "better" means). Headline rows first (the KPI cards use
 # the first three); sub-keys have no paired-difference CI in eval.json, so their difference is a plain delta.
 HEADLINE = (
     ("primary", "", "Appropriate-response rate (primary: passes its checks)", "higher"),
-    ("range", "", "Behavioural range (context hit rate)", "higher"),
-    ("consistency", "", "Consistency (min over turns)", "higher"),
-    ("transitions", "", "Transition (turns to switch)", "lower"),
-    ("collapse", "", "Context predictability from style", "higher"),
+    ("range", "", "Behavioural range (context hit rate)" + UNVALIDATED, "higher"),
+    ("consistency", "", "Consistency (min over turns)" + UNVALIDATED, "higher"),
+    ("transitions", "", "Transition (turns to switch)" + UNVALIDATED, "lower"),
+    ("collapse", "", "Context predictability from style" + UNVALIDATED, "higher"),
     ("depth", "", "Contextual depth (Spearman)", "higher"),
     ("range", "style_hit", "Expected-style rule hit rate", "higher"),
     ("consistency", "all_turns_on_target", "Dialogues on target every turn", "higher"),
@@ -44,33 +48,42 @@ HELDOUT_LABEL = "Held-out loss (nats per token)"
 MODEL_COLOUR = {"base": svg.BASE_COLOUR, "adapter": svg.ADAPTER_COLOUR}
 
 
+def _delta(b: Estimate, a: Estimate) -> Estimate:
+    """adapter − base without an interval (a figure eval.json gives no paired difference for)."""
+    return Estimate(mean=a.mean - b.mean) if a.mean is not None and b.mean is not None else Estimate()
+
+
+def side_figure(r: RunResults, metric: str, side: str, sub: str = "") -> Estimate:
+    """eval.json's `metric` for one side: its headline estimate, or its `sub` figure; empty when absent.
+
+    The collapse metric's headline is its context predictability."""
+    node = getattr(r.eval, metric) if r.eval else None
+    fig = node.sides.get(side) if node is not None else None
+    if metric == "collapse" and fig is not None:
+        fig = fig.context_predictability
+    if fig is not None and sub:
+        fig = getattr(fig, sub)
+    return fig if isinstance(fig, Estimate) else Estimate()
+
+
 def _difference(r: RunResults, metric: str) -> Estimate:
-    node = dig(r.eval, metric)
-    diff = first(node, "difference", "diff", "delta", "adapter_minus_base")
+    diff = getattr(r.eval, metric).difference
     if diff is not None:
-        return (
-            estimate(diff)
-            if metric != "collapse" or not isinstance(diff, dict)
-            else estimate(first(diff, "context_predictability", default=diff))
-        )
-    b, a = r.eval_metric(metric, "base"), r.eval_metric(metric, "adapter")
-    return Estimate(a.mean - b.mean) if a.mean is not None and b.mean is not None else Estimate(None)
+        return diff
+    return _delta(side_figure(r, metric, "base"), side_figure(r, metric, "adapter"))
 
 
 def headline_rows(r: RunResults) -> list[tuple[str, Estimate, Estimate, Estimate, str]]:
     """(label, base, adapter, difference, better) for each metric present in eval.json."""
     rows = []
     for key, sub, label, better in HEADLINE:
-        if not isinstance(r.eval.get(key), dict):
+        if r.eval is None or getattr(r.eval, key) is None:
             continue
+        b, a = side_figure(r, key, "base", sub), side_figure(r, key, "adapter", sub)
         if not sub:
-            rows.append((label, r.eval_metric(key, "base"), r.eval_metric(key, "adapter"), _difference(r, key), better))
-            continue
-        b, a = r.eval_metric(key, "base", sub), r.eval_metric(key, "adapter", sub)
-        if b.mean is None and a.mean is None:
-            continue
-        d = Estimate(a.mean - b.mean) if a.mean is not None and b.mean is not None else Estimate(None)
-        rows.append((label, b, a, d, better))
+            rows.append((label, b, a, _difference(r, key), better))
+        elif b.mean is not None or a.mean is not None:
+            rows.append((label, b, a, _delta(b, a), better))
     return rows
 
 
@@ -100,35 +113,31 @@ def _verdict(d: Estimate, better: str) -> str:
 def heldout_row(r: RunResults) -> tuple[str, Estimate, Estimate, Estimate, str] | None:
     """(label, base, adapter, adapter − base, better) for the held-out loss; None when eval.json has none."""
     h = r.heldout()
-    if not h:
+    if h is None:
         return None
-    return (
-        HELDOUT_LABEL,
-        estimate(dig(h, "base", "loss")),
-        estimate(dig(h, "adapter", "loss")),
-        _difference_of(h),
-        "lower",
-    )
+    loss = {side: Estimate(mean=h.sides[side].loss) if side in h.sides else Estimate() for side in MODELS}
+    return (HELDOUT_LABEL, loss["base"], loss["adapter"], h.difference or Estimate(), "lower")
 
 
-def _difference_of(node: Any) -> Estimate:
-    return (
-        estimate(node.get("difference"))
-        if isinstance(node, dict) and node.get("difference") is not None
-        else Estimate(None)
-    )
+def _test_verdict(test: PairedTest) -> str:
+    """A bucket's verdict from its Holm-corrected paired test (none below the minimum n)."""
+    verdict = test.verdict or "no test"
+    pill = {"adapter better": "ok", "adapter worse": "off"}.get(verdict, "na")
+    p_holm = test.p_holm
+    extra = f' <span class="muted">p<sub>Holm</sub>={p_holm:.3g}</span>' if p_holm is not None else ""
+    return f'<span class="pill {pill}">{escape(verdict)}</span>{extra}'
 
 
 def heldout_card(r: RunResults) -> str:
     """Base vs adapter loss on the held-out conversations, overall and per bucket, with paired CIs."""
     h = r.heldout()
-    if not h:
+    if h is None:
         return ""
-    buckets = {str(k): v for k, v in (h.get("by_category") or {}).items() if isinstance(v, dict)}
-    entries = [("all held-out", h.get("examples"), *heldout_row(r)[1:4])] + [
-        (b, v.get("examples"), estimate(v.get("base")), estimate(v.get("adapter")), _difference_of(v))
-        for b, v in buckets.items()
-    ]
+    entries = [("all held-out", h.examples, *heldout_row(r)[1:4], None)] + [
+        (b, v.examples, Estimate(mean=v.sides.get("base")), Estimate(mean=v.sides.get("adapter")),
+         v.difference or Estimate(), v.test)
+        for b, v in h.by_category.items()
+    ]  # fmt: skip
     rows = [
         [
             f"<b>{escape(name)}</b>" if i == 0 else escape(name),
@@ -136,29 +145,30 @@ def heldout_card(r: RunResults) -> str:
             escape(b.text(4)),
             escape(a.text(4)),
             escape(d.text(4)),
-            _verdict(d, "lower"),
+            _verdict(d, "lower") if test is None else _test_verdict(test),
         ]
-        for i, (name, n, b, a, d) in enumerate(entries)
+        for i, (name, n, b, a, d, test) in enumerate(entries)
     ]
     colours = {"better": "#2bb39a", "worse": "#e8744f"}
     chart = svg.intervals(
         [
             (name, d.mean, d.lo, d.hi, colours.get(_significance(d, "lower"), svg.BASE_COLOUR))
-            for name, _, _, _, d in entries
+            for name, _, _, _, d, _ in entries
         ],
         x_label="adapter − base, nats per token (left of the dashed line: adapter better)",
         label="held-out loss difference per bucket",
     )
-    dropped = {k: v for k, v in (h.get("dropped") or {}).items() if v}
-    tokens = as_float(h.get("loss_tokens"))
+    dropped = {k: v for k, v in h.dropped.items() if v}
+    tokens = as_float(h.loss_tokens)
     return card(
         "Held-out loss",
         "<p>Per-token loss (nats per assistant token, lower is better) on "
-        + (f"{escape(str(h['examples']))} " if h.get("examples") is not None else "the ")
+        + (f"{escape(str(h.examples))} " if h.examples is not None else "the ")
         + "conversations held out of every training phase"
         + (f" ({svg.fmt_num(tokens)} assistant tokens)" if tokens else "")
         + ". adapter − base is the mean over conversations of each one's paired difference, 95 % bootstrap CI over "
-        "conversations: it shows learning even when a small budget leaves the generations unchanged.</p>"
+        "conversations: it shows learning even when a small budget leaves the generations unchanged. Buckets are "
+        "tested together (paired bootstrap, Holm), with no verdict below 20 conversations.</p>"
         + table(
             ["bucket", "conversations", "base", "adapter", "adapter − base (95 % CI)", "verdict"], rows, {1, 2, 3, 4}
         )
@@ -173,47 +183,51 @@ def heldout_card(r: RunResults) -> str:
     )
 
 
-def _with_n(e: Any) -> str:
-    n = e.get("n") if isinstance(e, dict) else None
-    return escape(estimate(e).text()) + (f' <span class="muted">n={escape(str(n))}</span>' if n is not None else "")
+def _with_n(e: Estimate | None) -> str:
+    if e is None:
+        return escape(Estimate().text())
+    return escape(e.text()) + (f' <span class="muted">n={escape(str(e.n))}</span>' if e.n is not None else "")
+
+
+def _estimate(v: Any) -> Estimate | None:
+    """An estimate inside eval.json's untyped `dialogues` block, read through the record."""
+    return Estimate.model_validate(v) if isinstance(v, dict) else None
 
 
 def primary_card(r: RunResults) -> str:
     """The pre-declared primary metric, overall and per context, with n and the Holm-corrected paired tests."""
     p = r.primary()
-    if not p:
+    if p is None:
         return ""
-    sides = [m for m in MODELS if isinstance(p.get(m), dict)]
-    diff = p.get("difference") if isinstance(p.get("difference"), dict) else {}
-    per_diff = diff.get("per_context") or {}
+    # Every side evaluated (base, prompted, adapter), in the order eval.json lists them.
+    sides = [m for m in (r.eval.sides or MODELS) if m in p.sides]
+    diff = p.difference
     rows = [
-        ["<b>all (macro over contexts)</b>", *[_with_n(p[m]) for m in sides]] + ([_with_n(diff), ""] if diff else [])
+        ["<b>all (macro over contexts)</b>", *[_with_n(p.sides[m]) for m in sides]]
+        + ([_with_n(diff), ""] if diff else [])
     ]
-    for c in p.get("contexts") or []:
-        d = per_diff.get(c) if isinstance(per_diff.get(c), dict) else None
-        test = (d or {}).get("mcnemar") or {}
-        row = [escape(str(c)), *[_with_n(dig(p, m, "per_context", c)) for m in sides]]
+    for c in p.contexts:
+        d = diff.per_context.get(c) if diff else None
+        test = (d.mcnemar if d else None) or PairedTest()
+        row = [escape(str(c)), *[_with_n(p.sides[m].per_context.get(c)) for m in sides]]
         if diff:
-            p_holm = test.get("p_holm")
-            verdict = escape(str(test.get("verdict", "n/a")))
+            p_holm = test.p_holm
+            verdict = escape(test.verdict or "n/a")
             row += [
-                escape(f"{d['mean']:+.3f}") + f' <span class="muted">n={d["n"]}</span>' if d else na(),
+                escape(f"{d.mean:+.3f}") + f' <span class="muted">n={d.n}</span>' if d else na(),
                 verdict + (f' <span class="muted">p<sub>Holm</sub>={p_holm:.3g}</span>' if p_holm is not None else ""),
             ]
         rows.append(row)
     headers = ["context", *sides] + (["adapter − base", "paired test (McNemar, Holm)"] if diff else [])
-    missing = {m: p[m].get("missing") for m in sides if p[m].get("missing")}
+    missing = {m: p.sides[m].missing for m in sides if p.sides[m].missing}
+    min_n = r.eval.tests.min_n_for_verdict if r.eval.tests else None
     return card(
         "Primary metric: appropriate-response rate",
         "<p>"
-        + escape(str(p.get("definition", "share of checked items whose reply passes its checks")))
+        + escape(p.definition or "share of checked items whose reply passes its checks")
         + ". Checks decide content (right number, passing unit tests, right call and arguments, named elements), "
         "so a fixed template or an echo of the prompt scores near zero. Pre-declared; everything below is secondary."
-        + (
-            f" No verdict below {int(min_n)} paired items."
-            if (min_n := dig(r.eval, "tests", "min_n_for_verdict"))
-            else ""
-        )
+        + (f" No verdict below {int(min_n)} paired items." if min_n else "")
         + "</p>"
         + table(headers, rows, set(range(1, len(headers))))
         + (
@@ -226,35 +240,65 @@ def primary_card(r: RunResults) -> str:
     )
 
 
+def dialogues_card(r: RunResults) -> str:
+    """The checked dialogues: pass rate per kind and side, what history buys, transition cost, retest."""
+    d = r.eval.dialogues if r.eval else None
+    if not d or not d.get("sides"):
+        return ""
+    per_side: dict[str, dict[str, Any]] = d["sides"]
+    sides = [s for s in per_side if s in r.eval.sides and not s.endswith("no_history")]
+    sides = [s for s in sides if s != "no_history"] or list(per_side)
+    history: dict[str, dict[str, Any]] = d.get("history_effect") or {}
+    rows = []
+    for kind in d.get("kinds") or {}:
+        row = [escape(kind.replace("_", " "))] + [_with_n(_estimate(per_side[s].get(kind))) for s in sides]
+        row += [
+            _with_n(_estimate(history[s][kind].get("difference"))) if kind in history[s] else na()
+            for s in sides
+            if s in history
+        ]
+        rows.append(row)
+    for key, label in (("retest_consistency", "retest: right again, of right first"),):
+        rows.append([escape(label)] + [_with_n(_estimate(per_side[s].get(key))) for s in sides] + [""] * len(history))
+    cost = [_estimate((per_side[s].get("transition_cost") or {}).get("difference")) for s in sides]
+    rows.append(
+        [escape("transition cost: fresh − after other turns")]
+        + [_with_n(c) if c is not None else na() for c in cost]
+        + [""] * len([s for s in sides if s in history])
+    )
+    headers = ["", *sides] + [f"{s}: with − without history" for s in sides if s in history]
+    family = [PairedTest.model_validate(t) for t in (d.get("tests") or {}).get("family") or []]
+    decided = [t for t in family if (t.verdict or "").split(" (")[0] not in ("no verdict", "not significant")]
+    return card(
+        "Multi-turn checks",
+        "<p>Dialogues whose judged turn depends on earlier ones (memory, a topic shift and return, a revision), a "
+        "checked item asked after turns in another register (its cost against the same item asked fresh), and a "
+        "question asked again after other turns. The no-history control answers each turn alone: history must "
+        "beat it. Pass rates with 95 % CIs and n; tests paired (McNemar), Holm-corrected as one family.</p>"
+        + table(headers, rows, set(range(1, len(headers))))
+        + (
+            '<p class="muted">Significant after correction: '
+            + escape(
+                "; ".join(f"{t.metric} {(t.model_extra or {}).get('side')} {t.context}: {t.verdict}" for t in decided)
+            )
+            + ".</p>"
+            if decided
+            else '<p class="muted">Nothing significant after correction.</p>'
+        ),
+    )
+
+
 def _per_context(r: RunResults, model: str, ctx: str) -> tuple[float | None, float | None, float | None]:
-    e = estimate(dig(r.eval, "range", model, "per_context", ctx))
-    return e.mean, e.lo, e.hi
-
-
-def _style_profiles(r: RunResults) -> dict[str, dict[str, dict[str, float]]]:
-    """{model: {context: {feature: value}}} from eval.json style (a few plausible layouts)."""
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    style = first(r.eval, "style", "style_profile", "style_profiles", default={})
-    if not isinstance(style, dict) or not style:
-        return _profiles_from_generations(r)
-    for m in MODELS:
-        node = dig(style, m) or {}
-        node = first(node, "per_context", "profiles", default=node)
-        if not isinstance(node, dict):
-            continue
-        out[m] = {
-            ctx: {f: as_float(v) for f, v in feats.items() if as_float(v) is not None}
-            for ctx, feats in node.items()
-            if isinstance(feats, dict)
-        }
-    return out
+    side = r.eval.range.sides.get(model) if r.eval and r.eval.range else None
+    e = side.per_context.get(ctx) if side else None
+    return (e.mean, e.lo, e.hi) if e else (None, None, None)
 
 
 def _side(g: dict[str, Any]) -> str:
-    return str(first(g, "side", "model", "variant", default="adapter"))
+    return str(g.get("side", "adapter"))
 
 
-def _profiles_from_generations(r: RunResults) -> dict[str, dict[str, dict[str, float]]]:
+def _style_profiles(r: RunResults) -> dict[str, dict[str, dict[str, float]]]:
     """Mean style profile per side and expected context over the single-prompt replies."""
     sums: dict[str, dict[str, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for g in r.generations:
@@ -301,36 +345,19 @@ def _trajectories(r: RunResults) -> list[dict[str, Any]]:
 
     `shift_at` is the 0-based index of the first user turn in the new context (as in the suite files).
     """
-    by_id: dict[str, dict[str, Any]] = {}
-    for m in MODELS:
-        for d in dig(r.eval, "transitions", m, "dialogues") or []:
-            if not isinstance(d, dict):
-                continue
-            did = str(first(d, "id", "dialogue_id", default=len(by_id)))
-            entry = by_id.setdefault(did, {"id": did, "scores": {}})
-            entry["shift_at"] = as_float(first(d, "shift_at", "shift_turn", "shift"))
-            src, dst = first(d, "from", "from_context"), first(d, "to", "to_context")
-            entry["label"] = f"{src} → {dst}" if src and dst else did
-            scores = first(d, "on_target", "scores", "trajectory", "per_turn", default=[])
-            entry["scores"][m] = [
-                as_float(first(s, "on_target", "score") if isinstance(s, dict) else s) for s in scores
-            ]
-    if by_id:
-        return list(by_id.values())
     # Per-turn records of transition dialogues in generations.jsonl (what `emergent eval` writes): the
     # on-target score of a turn is the scorer's probability of the context that turn expects.
     turns: dict[str, dict[str, Any]] = {}
     for g in r.generations:
-        if str(first(g, "kind", "type", default="")) != "transition" or first(g, "dialogue_id", "id") is None:
+        if g.get("kind") != "transition" or g.get("id") is None:
             continue
-        did = str(first(g, "dialogue_id", "id"))
+        did = str(g["id"])
         e = turns.setdefault(did, {"id": did, "contexts": {}, "scores": defaultdict(dict)})
-        e["shift_at"] = as_float(first(g, "shift_at", "shift_turn"))
+        e["shift_at"] = as_float(g.get("shift_at"))
         t = int(as_float(g.get("turn")) or 0)
         e["contexts"][t] = g.get("context")
         probs = g.get("probs") if isinstance(g.get("probs"), dict) else {}
-        score = first(g, "on_target", "score", default=probs.get(g.get("context")))
-        e["scores"][_side(g)][t] = as_float(score)
+        e["scores"][_side(g)][t] = as_float(probs.get(g.get("context")))
     out = []
     for e in turns.values():
         ctx = [e["contexts"][t] for t in sorted(e["contexts"])]
@@ -372,11 +399,12 @@ def _trajectory_charts(r: RunResults, limit: int = 6) -> str:
 
 def _extras(r: RunResults) -> str:
     """Collapse diagnostics (distinct-n, self-BLEU, compression) and any other scalar per model."""
-    node = r.eval.get("collapse") or {}
-    keys = [k for k in dict.fromkeys(k for m in MODELS for k in (node.get(m) or {})) if k != "context_predictability"]
+    node = r.eval.collapse
+    sides = [node.sides.get(m) if node else None for m in MODELS]
     rows = []
-    for k in keys:
-        vals = [estimate((node.get(m) or {}).get(k)) for m in MODELS]
+    for k in ("distinct_1", "distinct_2", "self_bleu", "compression_ratio"):
+        figures = [getattr(s, k) if s else None for s in sides]
+        vals = [f if isinstance(f, Estimate) else Estimate(mean=f) for f in figures]
         if any(v.mean is not None for v in vals):
             rows.append([escape(k.replace("_", " "))] + [escape(v.text()) for v in vals])
     return table(["diagnostic", "base", "adapter"], rows, {1, 2}) if rows else ""
@@ -384,16 +412,17 @@ def _extras(r: RunResults) -> str:
 
 def _contamination(r: RunResults) -> str:
     """The suite's n-gram overlap with the training mixture, so a reader knows the scores are not recall."""
-    c = r.eval.get("contamination")
-    if not isinstance(c, dict):
+    c = r.eval.contamination
+    if c is None:
         return ""
-    if not c.get("checked"):
-        return f'<p class="na">Not checked: {escape(str(c.get("reason", "n/a")))}</p>'
-    ids = c.get("contaminated") or []
-    rate = as_float(c.get("rate"))
+    if not c.checked:
+        return f'<p class="na">Not checked: {escape(c.reason or "n/a")}</p>'
+    ids = c.contaminated
+    rate = c.rate
     return (
         (
-            f"<p>{len(ids)} of {escape(str(c.get('items', 'n/a')))} suite items share a {escape(str(c.get('ngram', 13)))}-gram "
+            f"<p>{len(ids)} of {escape(str(c.items if c.items is not None else 'n/a'))} suite items share a "
+            f"{escape(str(c.ngram if c.ngram is not None else 13))}-gram "
             f"with the training mixture ({rate * 100:.1f} %)"
             if rate is not None
             else "<p>n/a"
@@ -404,14 +433,16 @@ def _contamination(r: RunResults) -> str:
 
 
 def _chance(r: RunResults) -> str:
-    chance = [as_float(dig(r.eval, "collapse", m, "context_predictability", "chance")) for m in MODELS]
+    collapse = r.eval.collapse
+    sides = [collapse.sides.get(m) if collapse else None for m in MODELS]
+    chance = [s.context_predictability.chance for s in sides if s and s.context_predictability]
     chance = [c for c in chance if c is not None]
     return f'<p class="muted">Context predictability at chance level would be {chance[0]:.2f}.</p>' if chance else ""
 
 
 def evaluation_section(r: RunResults) -> str:
     """Base vs adapter: headline metrics with CIs, per-context range, confusion, style radar, transitions."""
-    if not r.eval:
+    if r.eval is None:
         return (
             '<section id="evaluation"><h2>Evaluation</h2>'
             + missing("evaluation results", "emergent eval CONFIG")
@@ -429,27 +460,22 @@ def evaluation_section(r: RunResults) -> str:
     )
     heat = []
     for m in MODELS:
-        c = confusion(first(dig(r.eval, "range", m) or {}, "confusion", "confusion_matrix"))
-        if c:
+        side = r.eval.range.sides.get(m) if r.eval.range else None
+        c = side.confusion if side else None
+        if c and c.labels:
+            counts = [[float(x) for x in row] for row in c.rows_expected_cols_predicted]
             heat.append(
-                f"<div><h4 style='margin:0 0 4px'>{m}</h4>{svg.heatmap(c[2], c[0], c[1], label=f'confusion {m}')}</div>"
+                f"<div><h4 style='margin:0 0 4px'>{m}</h4>{svg.heatmap(counts, c.labels, c.labels, label=f'confusion {m}')}</div>"
             )
-    judge = r.eval.get("judge")
-    judge_html = ""
-    if isinstance(judge, dict):
-        jr = [
-            [escape(k.replace("_", " ")), escape(estimate(v).text())]
-            for k, v in judge.items()
-            if estimate(v).mean is not None
-        ]
-        judge_html = card("LLM judge", table(["figure", "value"], jr, {1})) if jr else ""
-    n = first(r.eval, "n_prompts", "prompts", "n", default=dig(r.eval, "suite", "prompts"))
+    judge_html = _judge(r)
+    n = r.eval.suite.prompts if r.eval.suite else None
     return (
         '<section id="evaluation"><h2>Evaluation</h2><p class="lead">Did the personality emerge? Base model and adapter '
         "on the same suite with the same chat template and decoding; 95 % bootstrap intervals in brackets"
         + (f" ({escape(str(n))} prompts)" if isinstance(n, (int, float)) else "")
         + ".</p>"
         + primary_card(r)
+        + dialogues_card(r)
         + card(
             "Headline metrics",
             (
@@ -474,34 +500,40 @@ def evaluation_section(r: RunResults) -> str:
         )
         + card("Transition dialogues: on-target score per turn", _trajectory_charts(r))
         + card("Collapse diagnostics", _extras(r) + _chance(r))
-        + (card("Contamination of the suite", _contamination(r)) if "contamination" in r.eval else "")
+        + (card("Contamination of the suite", _contamination(r)) if r.eval.contamination is not None else "")
         + judge_html
         + "</section>"
     )
 
 
+def _judge(r: RunResults) -> str:
+    """The LLM judge's figures: items judged, parse rate, each side's rubric score, win and flip rates."""
+    j = r.eval.judge if r.eval else None
+    if j is None:
+        return ""
+    figures = [("items", Estimate(mean=j.items)), ("parse_rate", Estimate(mean=j.parse_rate))]
+    figures += [(f"rubric_{side}", j.rubric(side) or Estimate()) for side in j.pair]
+    figures += [
+        (k, getattr(j, k) or Estimate())
+        for k in ("win_rate", "length_controlled_win_rate", "flip_rate", "p_prefers_longer")
+    ]
+    rows = [[escape(k.replace("_", " ")), escape(e.text())] for k, e in figures if e.mean is not None]
+    return card("LLM judge", table(["figure", "value"], rows, {1})) if rows else ""
+
+
 def _response_pairs(r: RunResults) -> dict[str, list[tuple[str, dict[str, str]]]]:
-    """{context: [(prompt, {model: response})]} from generations.jsonl, single prompts first."""
+    """{context: [(prompt, {side: response})]} from generations.jsonl (evaluate/run.generation_rows), single
+    prompts first."""
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     for g in r.generations:
-        prompt = first(g, "prompt", "user")
-        if prompt is None and isinstance(g.get("messages"), list):
-            users = [m.get("content") for m in g["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-            prompt = users[-1] if users else None
+        prompt = g.get("prompt")
         if not prompt:
             continue
-        ctx = str(first(g, "context", "expected_context", "category", default="other"))
-        key = (ctx, str(first(g, "id", "prompt_id", default=prompt)) + f"#{g.get('turn', '')}")
+        ctx = str(g.get("context") or "other")
+        key = (ctx, str(g.get("id", prompt)) + f"#{g.get('turn', '')}")
         entry = pairs.setdefault(key, {"prompt": str(prompt), "responses": {}, "kind": str(g.get("kind", ""))})
-        responses = g.get("responses") if isinstance(g.get("responses"), dict) else None
-        if responses:
-            entry["responses"].update({k: str(v) for k, v in responses.items()})
-        for m in MODELS:
-            if isinstance(g.get(m), str):
-                entry["responses"][m] = g[m]
-        model = first(g, "side", "model", "variant", "which")
-        if model and first(g, "response", "output", "completion") is not None:
-            entry["responses"][str(model)] = str(first(g, "response", "output", "completion"))
+        if g.get("side") and g.get("response") is not None:
+            entry["responses"][str(g["side"])] = str(g["response"])
     out: dict[str, list[tuple[str, dict[str, str]]]] = defaultdict(list)
     for (ctx, _), e in sorted(pairs.items(), key=lambda kv: (kv[1]["kind"] not in ("", "prompt", "single"), kv[0])):
         out[ctx].append((e["prompt"], e["responses"]))

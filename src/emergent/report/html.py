@@ -7,6 +7,7 @@ from html import escape
 from importlib import resources
 from pathlib import Path
 
+from emergent.handoff import Counts
 from emergent.report import svg
 from emergent.report.eval_sections import evaluation_section, headline_rows, heldout_row, samples_section
 from emergent.report.results import RunResults, as_float, load_run
@@ -23,14 +24,14 @@ NAV = (
 
 
 def _kpis(r: RunResults) -> str:
-    counts = r.manifest.get("counts") or {}
+    counts = r.manifest.counts if r.manifest else Counts()
     phases = r.phases()
-    tokens = sum(as_float(p.get("tokens")) or 0 for p in phases)
+    tokens = sum(p.tokens or 0 for p in phases)
     cells = [
         (
             "examples curated",
-            svg.fmt_num(as_float(counts.get("output"))) if counts.get("output") is not None else "n/a",
-            f"of {svg.fmt_num(as_float(counts['input']))} in" if as_float(counts.get("input")) else "",
+            svg.fmt_num(as_float(counts.output)) if counts.output is not None else "n/a",
+            f"of {svg.fmt_num(as_float(counts.input))} in" if counts.input else "",
         ),
         ("phases trained", str(len(phases)) if phases else "n/a", f"{svg.fmt_num(tokens)} tokens" if tokens else ""),
     ]

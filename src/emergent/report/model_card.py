@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emergent.models import EMBEDDED_DEFAULT, EMBEDDED_UPSTREAM
+from emergent.handoff import Counts
+from emergent.lm.registry import EMBEDDED_DEFAULT, EMBEDDED_UPSTREAM
 from emergent.report.eval_sections import headline_rows, heldout_row
-from emergent.report.results import RunResults, as_float, first, load_run
+from emergent.report.results import RunResults, as_float, load_run
 from emergent.report.svg import fmt_num
 
 # The embedded default is a dequantised GGUF of this hub model; the card names the upstream so hub
@@ -34,7 +35,7 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 def _base_model(r: RunResults) -> tuple[str, str]:
     """(hub id or path for the card's metadata, human description)."""
     raw = str(r.adapter_config.get("base_model_name_or_path") or r.base_model)
-    trained = str(r.train_summary.get("model") or raw)
+    trained = str((r.train_summary and r.train_summary.model) or raw)
     if trained == EMBEDDED_DEFAULT or trained.rstrip("/").endswith(f"models/{EMBEDDED_DEFAULT}"):
         return (
             EMBEDDED_UPSTREAM,
@@ -51,46 +52,39 @@ def render_model_card(r: RunResults) -> str:
     """The card as Markdown with Hugging Face front matter."""
     base_id, base_text = _base_model(r)
     sources = r.sources()
-    licences = sorted({str(first(s, "license", "licence") or "unknown") for s in sources.values()})
-    comp = r.manifest.get("composition") or {}
-    counts = r.manifest.get("counts") or {}
+    licences = sorted({s.license or "unknown" for s in sources.values()})
+    comp = r.manifest.composition if r.manifest else {}
+    counts = r.manifest.counts if r.manifest else Counts()
     comp_rows = [
         [
             b,
-            _n(c.get("count")),
-            f"{(as_float(c.get('share')) or 0) * 100:.1f}%",
-            "–".join(f"{(as_float(t) or 0) * 100:.0f}" for t in c.get("target") or [])
-            + ("%" if c.get("target") else "n/a"),
-            str(c.get("status") or "n/a"),
+            _n(c.count),
+            f"{c.share * 100:.1f}%",
+            "–".join(f"{t * 100:.0f}" for t in c.target or []) + ("%" if c.target else "n/a"),
+            str(c.status or "n/a"),
         ]
         for b, c in comp.items()
-        if isinstance(c, dict)
     ]
-    src_rows = [
-        [name, str(first(s, "license", "licence") or "unknown"), _n(s.get("input")), _n(s.get("output"))]
-        for name, s in sources.items()
+    src_rows = [[name, s.license or "unknown", _n(s.input), _n(s.output)] for name, s in sources.items()]
+    phase_rows = [
+        [
+            p.name,
+            ", ".join(p.categories),
+            f"{p.learning_rate:.1e}" if p.learning_rate else "n/a",
+            _n(p.steps),
+            _n(p.examples),
+            _n(p.tokens),
+            f"{_n(p.loss_first)} → {_n(p.loss_last)}",
+            _n(p.loss_mean),
+        ]
+        for p in r.phases()
     ]
-    phase_rows = []
-    for p in r.phases():
-        cats = p.get("categories")
-        lr = as_float(p.get("learning_rate"))
-        phase_rows.append(
-            [
-                str(p.get("name")),
-                ", ".join(cats) if isinstance(cats, list) else str(cats or "n/a"),
-                f"{lr:.1e}" if lr else "n/a",
-                _n(p.get("steps")),
-                _n(p.get("examples")),
-                _n(p.get("tokens")),
-                f"{_n(p.get('loss_first'))} → {_n(p.get('loss_last'))}",
-                _n(p.get("loss_mean")),
-            ]
-        )
     eval_rows = [[label, b.text(), a.text(), d.text()] for label, b, a, d, _ in headline_rows(r)]
     if held := heldout_row(r):
         # Loss differences are in the third decimal: four digits keep them readable.
         eval_rows.append([held[0], held[1].text(4), held[2].text(4), held[3].text(4)])
-    peft = r.train_summary.get("peft") if isinstance(r.train_summary.get("peft"), dict) else {}
+    ts = r.train_summary
+    peft = ts.peft if ts else {}
     lora = ", ".join(f"{k}={v}" for k, v in peft.items() if not isinstance(v, (dict, list))) or "n/a"
     targets = peft.get("target_modules")
     front = [
@@ -117,7 +111,7 @@ nuanced for ethics) has to come from the data, and the evaluation below measures
 
 - **Base model:** {base_text}
 - **Adapter:** LoRA ({lora}){f"; target modules {', '.join(targets)}" if isinstance(targets, list) else ""}
-- **Training:** device {r.train_summary.get("device", "n/a")}, precision {r.train_summary.get("precision", "n/a")}
+- **Training:** device {(ts and ts.device) or "n/a"}, precision {(ts and ts.precision) or "n/a"}
 
 ## Use
 
@@ -134,10 +128,10 @@ or talk to it: `emergent chat path/to/this/folder` (`/base` compares with the ba
 
 ## Data
 
-{_n(counts.get("output"))} conversations curated from {_n(counts.get("input"))} input records
-(quarantined {_n(counts.get("quarantined"))}, filtered {_n(counts.get("filtered"))}, exact duplicates
-{_n(counts.get("exact_duplicates"))}, near duplicates {_n(counts.get("near_duplicates"))}, contaminated with
-evaluation prompts {_n(counts.get("contaminated"))}).
+{_n(counts.output)} conversations curated from {_n(counts.input)} input records
+(quarantined {_n(counts.quarantined)}, filtered {_n(counts.filtered)}, exact duplicates
+{_n(counts.exact_duplicates)}, near duplicates {_n(counts.near_duplicates)}, contaminated with
+evaluation prompts {_n(counts.contaminated)}).
 
 ### Composition
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from emergent.handoff import BucketShare, CompositionStatus, Counts, PhaseSummary, StepRecord, TrainSummary
 from emergent.report import svg
-from emergent.report.results import RunResults, as_float, dig, first
+from emergent.report.results import RunResults, as_float
 from emergent.report.source_examples import examples_section
 
 FUNNEL = (
@@ -70,32 +71,22 @@ def missing(what: str, command: str) -> str:
 def pill(status: str | None) -> str:
     if not status:
         return '<span class="pill na">n/a</span>'
-    cls = "ok" if status in ("ok", "in_range", "within") else "off"
+    cls = "ok" if status == CompositionStatus.OK else "off"
     return f'<span class="pill {cls}">{escape(status)}</span>'
 
 
-def data_section(r: RunResults) -> str:
-    """Funnel with drop reasons, composition against targets, sources with licences, phase files."""
-    m = r.manifest
-    if not m:
-        return (
-            '<section id="data"><h2>Data</h2>' + missing("data manifest", "emergent data build CONFIG") + "</section>"
-        )
-    counts = m.get("counts") or {}
-    total = as_float(counts.get("input"))
+def _funnel(counts: Counts) -> tuple[list[tuple[str, float, str]], str]:
+    """(bars of the data funnel, the line that checks input = every drop + output)."""
+    total, out = as_float(counts.input), as_float(counts.output)
     rows, left = [], total
     if total is not None:
         rows.append(("input", total, f"{svg.fmt_num(total)} records"))
-        # Drop counts this report does not know by name still belong in the funnel, or it would not add up.
-        known = {k for k, _ in FUNNEL} | {"input", "output"}
-        steps = list(FUNNEL) + [(k, k.replace("_", " ")) for k in counts if k not in known]
-        for key, label in steps:
-            n = as_float(counts.get(key))
+        for key, label in FUNNEL:
+            n = as_float(getattr(counts, key))
             if not n:
                 continue
             left -= n
             rows.append((f"− {label}", max(left, 0), f"{svg.fmt_num(left)}  (−{svg.fmt_num(n)})"))
-    out = as_float(counts.get("output"))
     check = ""
     if total is not None and out is not None:
         if abs(left - out) < 0.5:
@@ -104,12 +95,23 @@ def data_section(r: RunResults) -> str:
             )
         else:
             check = f'<div class="warn">The counts do not add up: input minus drops is {svg.fmt_num(left)}, output is {svg.fmt_num(out)}.</div>'
+    return rows, check
+
+
+def data_section(r: RunResults) -> str:
+    """Funnel with drop reasons, composition against targets, sources with licences, phase files."""
+    m = r.manifest
+    if m is None:
+        return (
+            '<section id="data"><h2>Data</h2>' + missing("data manifest", "emergent data build CONFIG") + "</section>"
+        )
+    rows, check = _funnel(m.counts)
     funnel = svg.hbars(rows, label="data funnel") + check if rows else ""
-    reasons = sorted(((k, as_float(v) or 0.0) for k, v in (m.get("reasons") or {}).items()), key=lambda kv: -kv[1])
+    reasons = sorted(((k, float(v)) for k, v in (m.reasons or {}).items()), key=lambda kv: -kv[1])
     reasons = [(k, v) for k, v in reasons if v > 0]
     reason_chart = (
         na("nothing was dropped")
-        if m.get("reasons") is not None and not reasons
+        if m.reasons is not None and not reasons
         else svg.hbars(
             [(k.replace("_", " "), v, svg.fmt_num(v)) for k, v in reasons], colour="#e8744f", label="drop reasons"
         )
@@ -120,7 +122,7 @@ def data_section(r: RunResults) -> str:
         card("Funnel", funnel),
         card("Drops per reason", reason_chart),
         "</div>",
-        warnings_html([str(w) for w in m.get("warnings") or []]),
+        warnings_html(m.warnings),
         "</section>",
         composition_section(r),
         sources_section(r),
@@ -129,50 +131,41 @@ def data_section(r: RunResults) -> str:
     return "".join(parts)
 
 
-def _composition_rows(comp: dict[str, Any]) -> list[tuple[str, float, float | None, float | None, str]]:
-    rows = []
-    for bucket, c in comp.items():
-        if not isinstance(c, dict):
-            continue
-        share = as_float(c.get("share"))
-        if share is not None and share > 1.0:  # given in percent
-            share /= 100
-        target = c.get("target") or [None, None]
-        lo, hi = (as_float(target[0]), as_float(target[1])) if len(target) == 2 else (None, None)
-        if lo is not None and hi is not None and hi > 1.0:
-            lo, hi = lo / 100, hi / 100
-        rows.append((bucket, share or 0.0, lo, hi, str(c.get("status") or "")))
-    return rows
+def _composition_rows(comp: dict[str, BucketShare]) -> list[tuple[str, float, float | None, float | None, str]]:
+    return [
+        (bucket, c.share, *(c.target or (None, None)), str(c.status or ""))  # type: ignore[misc]
+        for bucket, c in comp.items()
+    ]
 
 
 def composition_section(r: RunResults) -> str:
     m = r.manifest
-    comp = m.get("composition") or {}
+    comp = m.composition if m else {}
     rows = _composition_rows(comp)
     chart = svg.range_bars(rows, label="composition against targets")
     legend = svg.legend([("in target range", "#2bb39a"), ("outside range", "#e8744f"), ("target band", "#bfe9df")])
-    before = m.get("composition_before_dedup") or {}
+    before = m.composition_before_dedup if m else {}
     # Builds since session 8 say how much of each bucket the classifier chose rather than the config.
-    split = any(isinstance(c, dict) and "predicted" in c for c in comp.values())
+    split = any(c.predicted is not None for c in comp.values())
     trs = []
     for bucket, share, lo, hi, status in rows:
-        b = before.get(bucket) if isinstance(before.get(bucket), dict) else {}
+        b = before.get(bucket)
         trs.append(
             [
                 escape(bucket),
-                num(comp[bucket].get("count")),
+                num(comp[bucket].count),
                 f"{share * 100:.1f}%",
                 f"{lo * 100:.0f}–{hi * 100:.0f}%" if lo is not None and hi is not None else na(),
                 pill(status or None),
-                *([num(comp[bucket].get("from_config")), num(comp[bucket].get("predicted"))] if split else []),
-                num(b.get("count")) if b else na(),
+                *([num(comp[bucket].from_config), num(comp[bucket].predicted)] if split else []),
+                num(b.count) if b else na(),
             ]
         )
-    div = m.get("diversity") or {}
+    div = m.diversity if m else None
     diversity = (
-        f"<p>Shannon entropy <b>{num(div.get('entropy_bits'))}</b> bits · effective number of buckets "
-        f"<b>{num(div.get('effective_buckets'))}</b> of 10.</p>"
-        if div
+        f"<p>Shannon entropy <b>{num(div.entropy_bits)}</b> bits · effective number of buckets "
+        f"<b>{num(div.effective_buckets)}</b> of 10.</p>"
+        if div is not None
         else na("no diversity figures")
     )
     return (
@@ -201,46 +194,51 @@ def composition_section(r: RunResults) -> str:
     )
 
 
-def sources_section(r: RunResults) -> str:
+def _source_rows(r: RunResults) -> list[list[str]]:
     rows = []
     for name, s in r.sources().items():
-        inp, out = as_float(s.get("input")), as_float(s.get("output"))
+        inp, out = as_float(s.input), as_float(s.output)
         kept = f"{out / inp * 100:.0f}%" if inp and out is not None else na()
         drops = ", ".join(
-            f"{svg.fmt_num(as_float(s[k]))} {label.split(' (')[0]}" for k, label in FUNNEL if as_float(s.get(k))
+            f"{svg.fmt_num(float(getattr(s, k)))} {label.split(' (')[0]}" for k, label in FUNNEL if getattr(s, k)
         )
         rows.append(
             [
                 f'<a href="#examples-{escape(name)}"><b>{escape(name)}</b></a>',
-                escape(str(first(s, "license", "licence") or "n/a")),
-                escape(str(first(s, "category", "default_category") or "mixed (classified)")),
+                escape(s.license or "n/a"),
+                escape(s.category or "mixed (classified)"),
                 num(inp),
                 num(out),
                 kept,
                 escape(drops) or '<span class="muted">none</span>',
             ]
         )
-    phases = r.manifest.get("phases") or {}
+    return rows
+
+
+def _phase_file_rows(r: RunResults) -> list[list[str]]:
+    m = r.manifest
+    if m is None:
+        return []
     prow = [
-        [
-            escape(name),
-            escape(categories_text(p.get("categories"))),
-            num(p.get("examples")),
-            num(p.get("tokens")),
-        ]
-        for name, p in phases.items()
-        if isinstance(p, dict)
+        [escape(name), escape(categories_text(p.categories)), num(p.examples), num(p.tokens)]
+        for name, p in m.phases.items()
     ]
-    held = r.manifest.get("validation")
-    if prow and isinstance(held, dict):  # in no phase: the validation loss and the eval's held-out loss use it
+    held = m.validation
+    if prow and held is not None:  # in no phase: the validation loss and the eval's held-out loss use it
         prow.append(
             [
-                f"<i>held out: {escape(str(held.get('file', 'validation.parquet')))}</i>",
-                escape(categories_text(held.get("categories")) or "none"),
-                num(held.get("examples")),
-                num(held.get("tokens")),
+                f"<i>held out: {escape(held.file or 'validation.parquet')}</i>",
+                escape(categories_text(held.categories) or "none"),
+                num(held.examples),
+                num(held.tokens),
             ]
         )
+    return prow
+
+
+def sources_section(r: RunResults) -> str:
+    rows, prow = _source_rows(r), _phase_file_rows(r)
     return (
         '<section id="sources"><h2>Sources and licences</h2><p class="lead">Every corpus in the mixture, its licence, '
         "and how much of it survived curation; a source's name leads to its drop reasons and examples.</p>"
@@ -257,35 +255,35 @@ def sources_section(r: RunResults) -> str:
     )
 
 
-def _metric_lines(r: RunResults) -> list[tuple[float, dict[str, Any]]]:
-    """(global step, metrics line) for training lines that carry a loss or a learning rate."""
+def _metric_lines(r: RunResults) -> list[tuple[float, StepRecord]]:
+    """(global step, metrics line) for training lines that carry a loss or a learning rate; a line from before
+    the trainer wrote global_step is placed by its phase's first line and its step within the phase."""
     out, step = [], 0.0
     offsets: dict[str, float] = {}
     last_phase, phase_base = None, 0.0
     for line in r.metrics:
-        if first(line, "loss", "train_loss", "learning_rate", "lr") is None:
+        if line.loss is None and line.learning_rate is None:
             continue
-        phase = line.get("phase")
-        g = as_float(first(line, "global_step", "total_step"))
+        g = line.global_step
         if g is None:
-            local = as_float(line.get("step"))
-            if phase != last_phase:
+            if line.phase != last_phase:
                 phase_base = step
-                offsets.setdefault(str(phase), phase_base)
-                last_phase = phase
-            g = offsets.get(str(phase), phase_base) + local if local is not None else step + 1
-        step = g
-        out.append((g, line))
+                offsets.setdefault(str(line.phase), phase_base)
+                last_phase = line.phase
+            base = offsets.get(str(line.phase), phase_base)
+            g = base + line.step if line.step is not None else step + 1
+        step = float(g)
+        out.append((step, line))
     return out
 
 
-def _engine(ts: dict) -> str:
+def _engine(ts: TrainSummary) -> str:
     """ "DDP × 8 processes" and the like; empty for one process."""
-    world = ts.get("world_size") or 1
+    world = ts.world_size or 1
     if world == 1:
         return ""
     names = {"MULTI_GPU": "DDP", "MULTI_CPU": "DDP (CPU)", "FSDP": "FSDP", "DEEPSPEED": "DeepSpeed"}
-    engine = names.get(str(ts.get("distributed")), str(ts.get("distributed") or "distributed"))
+    engine = names.get(str(ts.distributed), str(ts.distributed or "distributed"))
     return f"{escape(engine)} × {int(world)} processes"
 
 
@@ -315,7 +313,7 @@ def heldout_training(r: RunResults, vlines: list[tuple[float, str]]) -> str:
         height=220,
     )
     buckets = list(dict.fromkeys(b for _, _, cats in columns for b in cats))
-    counts = r.train_summary.get("validation") or r.manifest.get("validation") or {}
+    counts = (r.train_summary and r.train_summary.validation) or (r.manifest and r.manifest.validation)
     has_base = len(columns) > 1 and columns[0][0] == "base"
 
     def row(name: str, values: list[float | None], n: Any) -> list[str]:
@@ -323,8 +321,10 @@ def heldout_training(r: RunResults, vlines: list[tuple[float, str]]) -> str:
         cells = [name, num(n)] + [_loss(v) for v in values]
         return cells + ([f"{change:+.4f}" if change is not None else na()] if has_base else [])
 
-    rows = [row("<b>all</b>", [c[1] for c in columns], first(counts, "examples"))]
-    rows += [row(escape(b), [c[2].get(b) for c in columns], dig(counts, "categories", b)) for b in buckets]
+    rows = [row("<b>all</b>", [c[1] for c in columns], counts.examples if counts else None)]
+    rows += [
+        row(escape(b), [c[2].get(b) for c in columns], counts.categories.get(b) if counts else None) for b in buckets
+    ]
     headers = ["bucket", "n"] + [_phase_column(c[0]) for c in columns] + (["base → final"] if has_base else [])
     return (
         '<p class="muted">Per-token loss (nats per assistant token, lower is better) on conversations held out of '
@@ -333,51 +333,71 @@ def heldout_training(r: RunResults, vlines: list[tuple[float, str]]) -> str:
     )
 
 
-def training_section(r: RunResults) -> str:
-    """Phase timeline, learning-rate schedule, training and held-out loss with phase boundaries, per-phase tables."""
-    phases = r.phases()
-    lines = _metric_lines(r)
-    if not phases and not lines:
-        return (
-            '<section id="training"><h2>Training</h2>'
-            + missing("training results", "emergent train CONFIG")
-            + "</section>"
-        )
-    colour = {str(p.get("name")): svg.PALETTE[i % len(svg.PALETTE)] for i, p in enumerate(phases)}
+# -- training: chart data ---------------------------------------------------------------------------------
+
+Segment = tuple[str, float, float, str, str]  # (phase, first step - 1, last step, colour, note)
+
+
+def phase_colours(phases: list[PhaseSummary], lines: list[tuple[float, StepRecord]]) -> dict[str, str]:
+    """A palette colour per phase: the summary's phases in order, then any other phase the metrics name."""
+    colour = {p.name: svg.PALETTE[i % len(svg.PALETTE)] for i, p in enumerate(phases)}
     for _, line in lines:
-        colour.setdefault(str(line.get("phase")), svg.PALETTE[len(colour) % len(svg.PALETTE)])
-    # Phase boundaries: the first global step of every phase seen in the metrics, else cumulative steps.
+        colour.setdefault(str(line.phase), svg.PALETTE[len(colour) % len(svg.PALETTE)])
+    return colour
+
+
+def phase_segments(
+    phases: list[PhaseSummary], lines: list[tuple[float, StepRecord]], colour: dict[str, str]
+) -> list[Segment]:
+    """Each phase's span of optimizer steps: from the metrics where they exist, else cumulative steps."""
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}
     for g, line in lines:
-        ph = str(line.get("phase"))
+        ph = str(line.phase)
         starts.setdefault(ph, g - 1)
         ends[ph] = g
     if not starts:
         acc = 0.0
         for p in phases:
-            n = as_float(p.get("steps")) or 0.0
-            starts[str(p.get("name"))], ends[str(p.get("name"))] = acc, acc + n
+            n = float(p.steps or 0)
+            starts[p.name], ends[p.name] = acc, acc + n
             acc += n
-    segs = []
-    for name, a in starts.items():
-        p = next((p for p in phases if str(p.get("name")) == name), {})
-        lr = as_float(p.get("learning_rate"))
-        note = f"lr {lr:.1e}" if lr else ""
-        segs.append((name, a, ends.get(name, a + 1), colour.get(name, svg.PALETTE[0]), note))
-    # Boundaries sit half-way between the last step of one phase and the first of the next.
-    vlines = [(a + 0.5, "") for _, a, *_ in segs[1:]]
+    rates = {p.name: p.learning_rate for p in phases}
+    return [
+        (
+            name,
+            a,
+            ends.get(name, a + 1),
+            colour.get(name, svg.PALETTE[0]),
+            f"lr {lr:.1e}" if (lr := rates.get(name)) else "",
+        )
+        for name, a in starts.items()
+    ]
+
+
+def schedule_series(
+    lines: list[tuple[float, StepRecord]], segments: list[Segment], colour: dict[str, str]
+) -> tuple[list, list]:
+    """(learning-rate series, training-loss series): one line per phase, in the segments' order."""
     lr_series, loss_series = [], []
-    for name in starts:
-        pts = [(g, as_float(first(line, "learning_rate", "lr"))) for g, line in lines if str(line.get("phase")) == name]
-        lpts = [(g, as_float(first(line, "loss", "train_loss"))) for g, line in lines if str(line.get("phase")) == name]
-        lr_series.append((name, [p for p in pts if p[1] is not None], colour[name]))
-        loss_series.append((name, [p for p in lpts if p[1] is not None], colour[name]))
+    for name, *_ in segments:
+        mine = [(g, line) for g, line in lines if str(line.phase) == name]
+        lr_series.append(
+            (name, [(g, line.learning_rate) for g, line in mine if line.learning_rate is not None], colour[name])
+        )
+        loss_series.append((name, [(g, line.loss) for g, line in mine if line.loss is not None], colour[name]))
+    return lr_series, loss_series
+
+
+def training_charts(
+    r: RunResults, segments: list[Segment], colour: dict[str, str], vlines: list
+) -> tuple[str, str, bool]:
+    """(learning-rate chart, loss chart, whether the loss chart holds the held-out curve too)."""
+    lr_series, loss_series = schedule_series(_metric_lines(r), segments, colour)
     heldout = r.validation_curve()
     if heldout:
         loss_series.append(("held-out loss", heldout, HELDOUT_COLOUR))
-    legend = svg.legend([(n, colour[n]) for n in starts])
-    peaks = [as_float(p.get("learning_rate")) or 0.0 for p in phases]
+    peaks = [p.learning_rate or 0.0 for p in r.phases()]
     seen = [y for _, pts, _ in lr_series for _, y in pts]
     lr_top = max(peaks + seen + [0.0]) * 1.05 or None
     lr_chart = svg.line_chart(
@@ -398,33 +418,45 @@ def training_section(r: RunResults) -> str:
         markers=True,
         width=520,
     )
-    rows = []
-    for p in phases:
-        cats = p.get("categories")
-        rows.append(
-            [
-                f'<i style="display:inline-block;width:10px;height:10px;border-radius:2px;background:{colour.get(str(p.get("name")))}"></i> '
-                f"<b>{escape(str(p.get('name')))}</b>",
-                escape(categories_text(cats)),
-                escape(f"{as_float(p.get('learning_rate')):.1e}") if as_float(p.get("learning_rate")) else na(),
-                num(p.get("steps")),
-                num(p.get("examples")),
-                num(p.get("tokens")),
-                f"{num(p.get('loss_first'))} → {num(p.get('loss_last'))}",
-                num(p.get("loss_mean")),
-                num(p.get("seconds")),
-                num(p.get("tokens_per_s")),
-            ]
-        )
-    held = heldout_training(r, vlines)
-    ts = r.train_summary
-    peft = ts.get("peft") if isinstance(ts.get("peft"), dict) else {}
-    facts = " · ".join(
+    return lr_chart, loss_chart, bool(heldout)
+
+
+# -- training: HTML ---------------------------------------------------------------------------------------
+
+PHASE_HEADERS = ["phase", "categories", "lr", "steps", "examples", "tokens", "loss first → last", "mean loss",
+                 "seconds", "tokens/s"]  # fmt: skip
+
+
+def phase_rows(phases: list[PhaseSummary], colour: dict[str, str]) -> list[list[str]]:
+    """The per-phase table's cells (HTML)."""
+    return [
+        [
+            f'<i style="display:inline-block;width:10px;height:10px;border-radius:2px;background:{colour.get(p.name)}"></i> '
+            f"<b>{escape(p.name)}</b>",
+            escape(categories_text(p.categories)),
+            escape(f"{p.learning_rate:.1e}") if p.learning_rate else na(),
+            num(p.steps),
+            num(p.examples),
+            num(p.tokens),
+            f"{num(p.loss_first)} → {num(p.loss_last)}",
+            num(p.loss_mean),
+            num(p.seconds),
+            num(p.tokens_per_s),
+        ]
+        for p in phases
+    ]
+
+
+def training_facts(r: RunResults) -> str:
+    """Model, device, precision, engine and LoRA shape on one line (HTML)."""
+    ts = r.train_summary or TrainSummary()
+    peft = ts.peft
+    return " · ".join(
         x
         for x in [
             f"model <b>{escape(r.base_model)}</b>",
-            f"device {escape(str(ts['device']))}" if ts.get("device") else "",
-            f"precision {escape(str(ts['precision']))}" if ts.get("precision") else "",
+            f"device {escape(ts.device)}" if ts.device else "",
+            f"precision {escape(ts.precision)}" if ts.precision else "",
             _engine(ts),
             f"LoRA r={escape(str(peft.get('r')))}, alpha={escape(str(peft.get('lora_alpha')))}"
             if peft.get("r")
@@ -432,45 +464,45 @@ def training_section(r: RunResults) -> str:
         ]
         if x
     )
+
+
+def training_section(r: RunResults) -> str:
+    """Phase timeline, learning-rate schedule, training and held-out loss with phase boundaries, per-phase tables."""
+    phases, lines = r.phases(), _metric_lines(r)
+    if not phases and not lines:
+        return (
+            '<section id="training"><h2>Training</h2>'
+            + missing("training results", "emergent train CONFIG")
+            + "</section>"
+        )
+    colour = phase_colours(phases, lines)
+    segs = phase_segments(phases, lines, colour)
+    # Boundaries sit half-way between the last step of one phase and the first of the next.
+    vlines = [(a + 0.5, "") for _, a, *_ in segs[1:]]
+    lr_chart, loss_chart, with_heldout = training_charts(r, segs, colour, vlines)
+    rows = phase_rows(phases, colour)
+    held = heldout_training(r, vlines)
+    loss_card = (
+        card(
+            "Training and held-out loss (phase boundaries dashed)",
+            loss_chart
+            + svg.legend([("training loss (phase colours)", svg.PALETTE[0]), ("held-out loss", HELDOUT_COLOUR)]),
+        )
+        if with_heldout
+        else card("Training loss (phase boundaries dashed)", loss_chart)
+    )
     return (
         '<section id="training"><h2>Training</h2><p class="lead">One adapter carried through every curriculum phase, '
-        f"each with its own learning rate and schedule. {facts}</p>"
-        + card("Phase timeline", svg.timeline(segs, label="phase timeline") + legend)
+        f"each with its own learning rate and schedule. {training_facts(r)}</p>"
+        + card(
+            "Phase timeline",
+            svg.timeline(segs, label="phase timeline") + svg.legend([(s[0], colour[s[0]]) for s in segs]),
+        )
         + '<div class="grid2">'
         + card("Learning-rate schedule", lr_chart)
-        + (
-            card(
-                "Training and held-out loss (phase boundaries dashed)",
-                loss_chart
-                + svg.legend([("training loss (phase colours)", svg.PALETTE[0]), ("held-out loss", HELDOUT_COLOUR)]),
-            )
-            if heldout
-            else card("Training loss (phase boundaries dashed)", loss_chart)
-        )
+        + loss_card
         + "</div>"
-        + (
-            card(
-                "Per phase",
-                table(
-                    [
-                        "phase",
-                        "categories",
-                        "lr",
-                        "steps",
-                        "examples",
-                        "tokens",
-                        "loss first → last",
-                        "mean loss",
-                        "seconds",
-                        "tokens/s",
-                    ],
-                    rows,
-                    {2, 3, 4, 5, 6, 7, 8, 9},
-                ),
-            )
-            if rows
-            else ""
-        )
+        + (card("Per phase", table(PHASE_HEADERS, rows, {2, 3, 4, 5, 6, 7, 8, 9})) if rows else "")
         + (card("Held-out loss by bucket, before training and after each phase", held) if held else "")
         + "</section>"
     )

@@ -133,19 +133,19 @@ def examples_section(r: RunResults) -> str:
         return ""
     drops = drops_by_source(data_dir)
     try:
-        examples = pick_examples(data_dir, int(as_float(r.manifest.get("seed")) or 0))
+        examples = pick_examples(data_dir, (r.manifest.seed if r.manifest else None) or 0)
     except (OSError, ValueError, KeyError):  # no mixture on disk (a manifest copied alone), or an odd shard
         examples = {}
     cards = []
     for name, s in sources.items():
-        inp, out = as_float(s.get("input")), as_float(s.get("output"))
+        inp, out = as_float(s.input), as_float(s.output)
         dropped = inp - out if inp is not None and out is not None else None
         kept = f"kept {out:,.0f} of {inp:,.0f}" if dropped is not None else "counts n/a"
         shown = examples.get(name) or []
         body = "".join(chat_html(c) for c in shown) or '<p class="na">No kept record of this source on disk.</p>'
         cards.append(
             f'<details class="card source-examples" id="examples-{escape(name)}"><summary><b>{escape(name)}</b> · '
-            f"{escape(kept)} · {escape(str(s.get('category') or 'classified'))}</summary>"
+            f"{escape(kept)} · {escape(s.category or 'classified')}</summary>"
             f"{_drops_table(drops.get(name, Counter()), dropped)}"
             f"<h4>{len(shown)} kept records, drawn with the run's seed</h4>{body}</details>"
         )

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emergent.config import Phase
 from emergent.data.store import read_conversations
+from emergent.lm.packing import one_per_row, pack
+from emergent.lm.render import Example, encode
 from emergent.schema import make_id
-from emergent.train.config import PhaseConfig, TrainingConfig
-from emergent.train.packing import one_per_row, pack
-from emergent.train.render import Example, encode
+from emergent.train.config import TrainingConfig
 
 
 @dataclass
@@ -37,11 +38,11 @@ def phase_file(data_dir: Path, phase: str) -> Path:
     return Path(data_dir) / "phases" / f"{phase}.parquet"
 
 
-def missing_phase_files(data_dir: Path, phases: list[PhaseConfig]) -> list[Path]:
+def missing_phase_files(data_dir: Path, phases: list[Phase]) -> list[Path]:
     return [phase_file(data_dir, p.name) for p in phases if not phase_file(data_dir, p.name).is_file()]
 
 
-def phase_conversations(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, seed: int) -> list[dict]:
+def phase_conversations(data_dir: Path, phase: Phase, training: TrainingConfig, seed: int) -> list[dict]:
     """The conversations `phase` trains on: its file, shuffled (seeded), cut to its max_examples."""
     convs = list(read_conversations(phase_file(data_dir, phase.name)))
     random.Random(seed).shuffle(convs)
@@ -49,7 +50,7 @@ def phase_conversations(data_dir: Path, phase: PhaseConfig, training: TrainingCo
     return convs[:limit] if limit else convs
 
 
-def load_phase(data_dir: Path, phase: PhaseConfig, training: TrainingConfig, tokenizer: Any, seed: int) -> PhaseData:
+def load_phase(data_dir: Path, phase: Phase, training: TrainingConfig, tokenizer: Any, seed: int) -> PhaseData:
     """Rows for `phase`; examples with no assistant token left (after truncation) are dropped and counted."""
     convs = phase_conversations(data_dir, phase, training, seed)
     return encode_phase(convs, training, tokenizer, phase_file(data_dir, phase.name))

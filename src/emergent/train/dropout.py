@@ -1,21 +1,13 @@
 """LoRA dropout whose CPU mask is cheap to draw.
 
-torch draws a CPU dropout mask one element at a time with a serial generator: on a 2-core EPYC,
-`F.dropout` of a 2048 x 1536 bf16 input takes 20 ms, and the 7 LoRA dropouts per layer were 19 % of
-a LoRA step of SmolLM2-135M in bf16. At LoRA's rates (0.05) nearly every draw says "keep", so this
-draws only the dropped positions: the gaps between independent Bernoulli(p) events are geometric,
-`1 + floor(log(U) / log(1 - p))`, one uniform per dropped element (1/p fewer draws), and their running
-sum gives the positions, which are zeroed in a mask of ones. The mask is exactly Bernoulli: the
-same distribution as `F.dropout`, the exact rate and the exact 1/(1-p) scale (above p = 0.5 the kept
-positions are drawn instead). 2000 x 1536 bf16: 5.0 ms for the earlier 16-bit-threshold mask
-(bench/RESULTS.md, session 4), 1.5 ms this way. On other devices it is `F.dropout`, whose GPU
-kernels are fast.
-The mask is built in x's dtype: a multiply by a boolean mask took 1.2-1.6 ms per 1.2M bf16 elements
-(torch converts booleans element by element), by an int16 mask 0.23 ms (a converted copy on every
-use), by a bf16 mask 0.14 ms.
-The scale 1/(1-p) is a separate multiply of the masked input, so bf16 rounds once (a bf16 mask
-holding the scale would round the scale itself: 1.0526 -> 1.0547, a 0.2 % bias), and `unscaled`
-lets a caller fold it into a smaller multiply instead.
+torch draws a CPU dropout mask one element at a time, and at LoRA's rates (0.05) nearly every draw
+says "keep" (figures: bench/RESULTS.md, CPU sessions 3 and 6). So this draws only the dropped
+positions, as geometric gaps `1 + floor(log(U) / log(1 - p))`, and zeroes them in a mask of ones:
+exactly Bernoulli(p) with the exact 1/(1-p) (above p = 0.5 the kept positions are drawn instead).
+On other devices it is `F.dropout`, whose GPU kernels are fast.
+The mask is in x's dtype because torch converts a boolean or integer mask on every multiply. The scale
+is a separate multiply so that bf16 rounds once (a bf16 mask holding 1/(1-p) would bias it by 0.2 %);
+`unscaled` lets a caller fold it into a smaller multiply instead.
 """
 
 from __future__ import annotations

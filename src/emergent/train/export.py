@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emergent.models import adapter_base, resolve_model_path
+from emergent.lm.registry import adapter_base, resolve_model_path
 
 
 def base_model_of(adapter: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from emergent.data.store import VALIDATION_FILE
-from emergent.models import resolve_model_path
+from emergent.lm.registry import resolve_model_path
 from emergent.train.data import phase_file
 
 if TYPE_CHECKING:
@@ -73,11 +73,12 @@ def run_settings(cfg: RunConfig, data_dir: Path, world_size: int, seed: int) -> 
         "curriculum": t.curriculum,
         "no_curriculum_learning_rate": t.no_curriculum_learning_rate,
         "phases": [
-            p.model_dump(include={"name", "learning_rate", "epochs", "max_steps", "max_examples"}) for p in t.phases
+            p.model_dump(include={"name", "learning_rate", "epochs", "max_steps", "max_examples"})
+            for p in cfg.curriculum.phases
         ],  # fmt: skip
         "peft": cfg.peft.model_dump(),
         "base_model": model_fingerprint(cfg.model.name),
-        "data": {p.name: file_fingerprint(phase_file(data_dir, p.name)) for p in t.phases}
+        "data": {p.name: file_fingerprint(phase_file(data_dir, p.name)) for p in cfg.curriculum.phases}
         | ({VALIDATION_FILE: file_fingerprint(validation)} if validation.is_file() else {}),
     }
 
@@ -86,7 +87,7 @@ def run_settings(cfg: RunConfig, data_dir: Path, world_size: int, seed: int) -> 
 _CONFIG_KEY = {
     "world_size": "the number of processes (accelerate launch --num_processes)",
     "seed": "seed (training.seed or the run's seed)",
-    "phases": "training.phases",
+    "phases": "curriculum.phases",
     "peft": "peft",
     "base_model": "model.name (or the model files under it)",
     "data": "the data folder (rebuilt or another one)",

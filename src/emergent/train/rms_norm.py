@@ -1,11 +1,11 @@
 """RMSNorm as one autograd function with a hand-written backward, for training with a frozen norm weight.
 
 transformers' Llama-family RMSNorm is six tensor ops (cast up, square, mean, rsqrt, multiply, cast
-down, times the weight), and autograd keeps what each needs and runs each one's backward: on a
-2-core CPU 4.6 ms per norm of [1,912 x 576] bf16, forward and backward, two norms per layer. Here the
+down, times the weight), and autograd keeps what each needs and runs each one's backward. Here the
 forward runs the same ops in the same order (so outputs are bitwise the same), keeps only the input
 and the [tokens, 1] reciprocal RMS, and the backward is the closed form
-`rstd * (g - x_hat * mean(g * x_hat))` with `g` the gradient at the normalised input: ~2.7 ms.
+`rstd * (g - x_hat * mean(g * x_hat))` with `g` the gradient at the normalised input (about half the
+time on CPU: bench/RESULTS.md, CPU session 5).
 
 Only for norms whose weight is frozen (LoRA never trains them) and whose forward is known to be the
 Llama one; anything else keeps its own forward.

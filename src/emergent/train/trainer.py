@@ -23,13 +23,18 @@ from typing import Any
 
 import torch
 
-from emergent.config import RunConfig
-from emergent.models import write_trained_on
+from emergent.config import Phase, RunConfig
+from emergent.handoff import write_phase_summary, write_train_summary
+from emergent.lm.attention import flat_batches
+from emergent.lm.loading import choose_precision, load_model, load_tokenizer
+from emergent.lm.loss import PackedLoss
+from emergent.lm.packing import IGNORE, collate, loss_inputs
+from emergent.lm.registry import write_trained_on
 from emergent.progress import counter_progress
 from emergent.train import checkpoint as ckpt
-from emergent.train import engine, resume_guard
-from emergent.train.attention import flat_batches
-from emergent.train.config import PhaseConfig, TrainingConfig
+from emergent.train import distributed, resume_guard
+from emergent.train.adapter import add_adapter, compile_layers, save_adapter, saves_embeddings, use_training_fast_paths
+from emergent.train.config import TrainingConfig
 from emergent.train.data import (
     PhaseData,
     distinct_conversations,
@@ -39,18 +44,7 @@ from emergent.train.data import (
     phase_conversations,
     phase_file,
 )
-from emergent.train.loss import PackedLoss
-from emergent.train.model import (
-    add_adapter,
-    choose_precision,
-    compile_layers,
-    load_model,
-    load_tokenizer,
-    save_adapter,
-    saves_embeddings,
-    use_training_fast_paths,
-)
-from emergent.train.packing import IGNORE, collate, loss_inputs
+from emergent.train.phase_stats import PhaseStats
 from emergent.train.schedule import make_scheduler, phase_steps
 from emergent.train.validation import Validator, base_validation_loss, make_validator
 
@@ -79,28 +73,20 @@ class RowOrder:
 NO_CURRICULUM_PHASE = "mixed_no_curriculum"
 
 
-def _steps(phase: PhaseConfig, t: TrainingConfig, data: PhaseData, per_step: int) -> int:
+def _steps(phase: Phase, t: TrainingConfig, data: PhaseData, per_step: int) -> int:
     """A phase's number of optimizer steps over its packed rows."""
     epochs, max_steps = phase.epochs or t.epochs_per_phase, phase.max_steps or t.max_steps_per_phase
     return phase_steps(len(data.rows), per_step, epochs, max_steps)
-
-
-def _phase_plan(
-    k: int, phase: PhaseConfig, t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, per_step: int
-) -> tuple[PhaseData, int]:
-    """Phase k's rows and its number of optimizer steps."""
-    data = load_phase(data_dir, phase, t, tokenizer, seed=seed * 1_000 + k)
-    return data, _steps(phase, t, data, per_step)
 
 
 @dataclass
 class Mixture:
     """The no-curriculum control: the curriculum's conversations as one phase, for the curriculum's steps."""
 
-    phase: PhaseConfig
+    phase: Phase
     data: PhaseData
     steps: int
-    curriculum: list[PhaseConfig]  # at the rates they would have trained at
+    curriculum: list[Phase]  # at the rates they would have trained at
     curriculum_steps: dict[str, int]
     rate_from: str
 
@@ -117,10 +103,12 @@ class Mixture:
         }
 
 
-def plan_mixture(t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, per_step: int) -> Mixture:
-    """Every conversation the phases would train on, once, shuffled into one phase that takes as many
-    steps as the curriculum (planned phase by phase as `train` plans them) at one peak rate."""
-    curriculum = t.scaled_phases()
+def plan_mixture(
+    t: TrainingConfig, curriculum: list[Phase], data_dir: Path, tokenizer: Any, seed: int, per_step: int
+) -> Mixture:
+    """Every conversation the `curriculum` phases (at their scaled rates) would train on, once, shuffled
+    into one phase that takes as many steps as they would (planned phase by phase as `train` plans
+    them) at one peak rate."""
     # Each phase file read once: its conversations (as load_phase selects them) give both its step count
     # and its share of the mixture.
     groups = [phase_conversations(data_dir, p, t, seed * 1_000 + k) for k, p in enumerate(curriculum)]
@@ -138,7 +126,8 @@ def plan_mixture(t: TrainingConfig, data_dir: Path, tokenizer: Any, seed: int, p
         rate = sum(p.learning_rate * steps[p.name] for p in curriculum) / total
         rate_from = "step-weighted mean of the phase rates"
     return Mixture(
-        phase=PhaseConfig(name=NO_CURRICULUM_PHASE, learning_rate=rate),
+        # Not a configured phase: unvalidated, and without categories of its own (its summary lists the data's).
+        phase=Phase.model_construct(name=NO_CURRICULUM_PHASE, categories=[], learning_rate=rate),
         data=encode_phase(convs, t, tokenizer, Path(data_dir) / "phases"),
         steps=total,
         curriculum=curriculum,
@@ -179,40 +168,12 @@ def _restart_optimizer(optimizer: Any, learning_rate: float) -> torch.optim.Opti
     gradient statistics instead of warming up from zero. Emptying the state is exactly a new AdamW,
     while the object stays the one FSDP / DeepSpeed were prepared with.
     """
-    inner = engine.torch_optimizer(optimizer)
+    inner = distributed.torch_optimizer(optimizer)
     inner.state.clear()
     for group in inner.param_groups:
         # The schedule starts from initial_lr, which a previous phase's schedule has already set.
         group["lr"] = group["initial_lr"] = learning_rate
     return inner
-
-
-def _phase_summary(
-    phase: PhaseConfig, data: PhaseData, stats: dict, total_steps: int, lr: float, validation: dict | None
-) -> dict:
-    return {
-        "name": phase.name,
-        "categories": phase.categories or sorted(data.categories),
-        "learning_rate": lr,
-        "steps": total_steps,
-        "examples": len(data.examples),
-        "examples_by_category": data.categories,
-        "rows": len(data.rows),
-        "truncated": data.truncated,
-        "dropped": data.dropped,
-        "tokens": stats["tokens"],
-        "loss_tokens": stats["loss_tokens"],
-        "loss_first": stats["loss_first"],
-        "loss_last": stats["loss_last"],
-        # Per loss-bearing token over the whole phase: first and last are single steps, noisy at small batches.
-        "loss_mean": stats["loss_sum"] / stats["loss_tokens"]
-        if stats.get("loss_sum") is not None and stats["loss_tokens"]
-        else None,
-        "seconds": round(stats["seconds"], 3),
-        "tokens_per_s": round(stats["tokens"] / stats["seconds"], 1) if stats["seconds"] else None,
-        "validation_loss": validation["loss"] if validation else None,
-        "validation_by_category": validation["by_category"] if validation else None,
-    }
 
 
 # What a training run writes into OUT; --fresh removes exactly these.
@@ -236,278 +197,334 @@ def train(
 
     `resume` continues an interrupted run (refused when its settings changed); `fresh` deletes a previous
     run in `out` first."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    recipe = CurriculumTrainer(cfg, data_dir, out, resume=resume, fresh=fresh, show_progress=show_progress)
+    recipe.setup()
+    return recipe.train()
 
-    t: TrainingConfig = cfg.training
-    data_dir, out = Path(data_dir), Path(out)
-    missing = missing_phase_files(data_dir, t.phases)
-    if missing:
-        raise FileNotFoundError(
-            f"missing phase files: {', '.join(str(m) for m in missing)} — run `emergent data build CONFIG -o "
-            f"{data_dir}` first, or point --data at a built data folder whose phases/ has one file per "
-            "training.phases name"
-        )
-    if resume and fresh:
-        raise ValueError("--resume continues a run and --fresh deletes it: pass one of them")
-    if not resume and not fresh and _has_run(out):
-        raise FileExistsError(
-            f"{out} already holds a training run — pass --resume to continue it, --fresh to start it over, or "
-            "choose another -o"
-        )
-    for tracker in t.report_to:
-        if importlib.util.find_spec(tracker) is None:
-            raise ValueError(f"training.report_to lists {tracker}, which is not installed — pip install {tracker}")
-    seed = cfg.seed if t.seed is None else t.seed
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    precision, precision_warning = choose_precision(t.precision, device)
-    mixed = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[precision]
-    # accelerate keeps one process-wide state that refuses a second precision; each train() call sets
-    # its own (the process group, in PartialState, is kept).
-    AcceleratorState._reset_state()
-    accelerator = Accelerator(
-        mixed_precision=mixed, log_with=t.report_to or None, project_dir=str(out), **engine.accelerator_kwargs(device)
-    )
-    main, _rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    run_warnings = [precision_warning] if precision_warning else []
-    if precision_warning and main:
-        warnings.warn(precision_warning, RuntimeWarning, stacklevel=2)
-    out.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = load_tokenizer(cfg.model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    torch.manual_seed(seed)  # the same LoRA initialisation in every process
-    model = add_adapter(load_model(cfg.model, precision, accelerator.device), cfg.peft, cfg.model.name)
-    plain_path = use_training_fast_paths(model, autocast=precision != "fp32")  # accelerate autocasts then
-    if plain_path:
-        run_warnings.append(plain_path)
-        if main:
-            warnings.warn(plain_path, RuntimeWarning, stacklevel=2)
-    model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
-    if t.compile:
-        compile_layers(model)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    settings = resume_guard.run_settings(cfg, data_dir, world, seed)
-    resume_guard.check_resume(out, settings, resume, _has_run(out))
-    accelerator.wait_for_everyone()  # every process has checked before the main one touches OUT
-    if main:
-        if fresh:
-            remove_run(out)
-        resume_guard.record(out, settings)
-    per_step = t.batch_size * t.gradient_accumulation * world
-    mixture = None if t.curriculum else plan_mixture(t, data_dir, tokenizer, seed, per_step)
-    phases = [mixture.phase] if mixture else t.scaled_phases()
-    # One optimizer for the run, prepared together with the model: FSDP2 and DeepSpeed point it at the
-    # sharded parameters they create. Every phase restarts it (`_restart_optimizer`).
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
-    )  # fmt: skip
-    engine.configure(accelerator, t.batch_size, t.gradient_accumulation, t.max_grad_norm)
-    wrapped, optimizer = accelerator.prepare(PackedLoss(model), optimizer)
-    # Taken after prepare: FSDP replaces parameters with sharded ones.
-    params = [p for p in wrapped.parameters() if p.requires_grad]
-    if t.report_to:
-        accelerator.init_trackers(cfg.name, config={"lora_r": cfg.peft.r, "seed": seed, "world_size": world})
+@dataclass
+class PhaseRun:
+    """A phase in training: its rows in stream order, schedule and statistics, and the step it starts from."""
 
-    # Where a resume restarts: the first unfinished phase, at its latest complete checkpoint.
-    done: dict[str, dict] = {}
-    for phase in phases:
-        marker = ckpt.phase_done_file(out, phase.name)
-        if not (resume and marker.is_file()):
-            break
-        done[phase.name] = json.loads(marker.read_text())
-    metrics_path, validation_path = out / "metrics.jsonl", out / "validation.jsonl"
-    if resume and main:
-        k0 = len(done)
-        ck = ckpt.list_checkpoints(out, phases[k0].name) if k0 < len(phases) else []
-        _trim_metrics(metrics_path, k0, ck[-1][0] if ck else 0)
-        _trim_metrics(validation_path, k0, ck[-1][0] if ck else 0)
-    elif main:
-        metrics_path.unlink(missing_ok=True)
-        validation_path.unlink(missing_ok=True)
-    accelerator.wait_for_everyone()
-    validator = make_validator(
-        t, data_dir, tokenizer, pad_id, accelerator, model, wrapped, validation_path, run_warnings
-    )
-    base_validation = base_validation_loss(validator, accelerator, validation_path, resume)
+    index: int
+    phase: Phase
+    data: PhaseData
+    steps: int
+    order: RowOrder
+    scheduler: Any
+    stats: PhaseStats
+    start: int = 0
 
-    summaries: list[dict] = []
-    global_step = 0
-    weights_from: Path | None = None  # adapter to load before the next phase that actually trains
-    with counter_progress(show_progress and main) as progress:
-        for k, phase in enumerate(phases):
-            adapter_dir = out / "phases" / phase.name / "adapter"
-            if phase.name in done:
-                summaries.append(done[phase.name])
-                global_step += done[phase.name]["steps"]
-                weights_from = adapter_dir
-                continue
-            if mixture:
-                data, steps = mixture.data, mixture.steps
-            else:
-                data, steps = _phase_plan(k, phase, t, data_dir, tokenizer, seed, per_step)
-            summary = _train_phase(
-                k, phase, cfg, accelerator, model, wrapped, params, optimizer, data, steps, pad_id, out,
-                seed, resume, weights_from, global_step, metrics_path, progress, validator,
-            )  # fmt: skip
-            weights_from = None
-            global_step += summary["steps"]
-            summaries.append(summary)
-            lora = engine.lora_state(accelerator, wrapped)
-            if main:
-                # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
-                save_adapter(model, adapter_dir, lora)
-                tokenizer.save_pretrained(adapter_dir)  # with its chat template: others render as training did
-                write_trained_on(adapter_dir, cfg.model.name)
-                ckpt.phase_done_file(out, phase.name).write_text(json.dumps(summary, indent=2))
-                ckpt.prune_checkpoints(out, phase.name, keep=0)
-            accelerator.wait_for_everyone()
 
-    last = out / "phases" / phases[-1].name / "adapter"
-    result = {
-        "model": cfg.model.name,
-        "peft": cfg.peft.model_dump(),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "precision": precision,
-        "world_size": world,
-        "distributed": accelerator.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU (DDP), FSDP, DEEPSPEED
-        "packing": t.packing,
-        "max_seq_len": t.max_seq_len,
-        "effective_batch": t.batch_size * t.gradient_accumulation * world,
-        "trainable_parameters": trainable,
-        "lr_scale": t.lr_scale,
-        "curriculum": t.curriculum,
-        "no_curriculum": mixture.summary() if mixture else None,
-        "phases": summaries,
-        "total_steps": global_step,
-        "seconds": round(sum(s["seconds"] for s in summaries), 3),
-        "adapter": str(out / "adapter"),
-        "validation": {
-            "examples": len(validator.data.examples),
-            "loss_tokens": validator.data.loss_tokens,
-            "categories": dict(sorted(Counter(validator.data.categories).items())),
-            "dropped": validator.data.dropped,
-            "base": base_validation,
+class CurriculumTrainer:
+    """The curriculum as a recipe, its state on self: `setup` loads the model, prepares the optimizer and
+    finds the `resume_point`; `train` runs `train_phase` for each unfinished phase (`save_checkpoint` on the
+    way) and writes the `summary`."""
+
+    accelerator: Any
+    model: Any  # the PEFT model
+    wrapped: torch.nn.Module  # PackedLoss(model), prepared by accelerate (DDP, FSDP, DeepSpeed)
+    optimizer: Any  # accelerate's wrapper; `distributed.torch_optimizer` unwraps it
+    phases: list[Phase]
+    mixture: Mixture | None
+    validator: Validator | None
+
+    def __init__(
+        self, cfg: RunConfig, data_dir: Path, out: Path, resume: bool = False, fresh: bool = False,
+        show_progress: bool = True,
+    ) -> None:  # fmt: skip
+        self.cfg, self.t = cfg, cfg.training
+        self.data_dir, self.out = Path(data_dir), Path(out)
+        self.resume, self.fresh, self.show_progress = resume, fresh, show_progress
+        self.seed = cfg.seed if self.t.seed is None else self.t.seed
+        self.metrics_path, self.validation_path = self.out / "metrics.jsonl", self.out / "validation.jsonl"
+        self.warnings: list[str] = []  # train_summary.json's
+        self.done: dict[str, dict] = {}  # phase.json of each finished phase a resume skips
+        self.global_step = 0  # optimizer steps of the phases before the current one
+        self.weights_from: Path | None = None  # adapter to load before the next phase that actually trains
+
+    def setup(self) -> None:
+        """Everything before the first step; a missing file or a refused resume fails before any work."""
+        self._check_inputs()
+        self._start_accelerator()
+        self._load_model()
+        self._record_settings()
+        self._plan_phases()
+        self._prepare_optimizer()
+        self.done = self.resume_point()
+        self.validator = make_validator(
+            self.t, self.data_dir, self.tokenizer, self.pad_id, self.accelerator, self.model, self.wrapped,
+            self.validation_path, self.warnings,
+        )  # fmt: skip
+        self.base_validation = base_validation_loss(self.validator, self.accelerator, self.validation_path, self.resume)
+
+    def _check_inputs(self) -> None:
+        missing = missing_phase_files(self.data_dir, self.cfg.curriculum.phases)
+        if missing:
+            raise FileNotFoundError(
+                f"missing phase files: {', '.join(str(m) for m in missing)} — run `emergent data build CONFIG -o "
+                f"{self.data_dir}` first, or point --data at a built data folder whose phases/ has one file per "
+                "curriculum.phases name"
+            )
+        if self.resume and self.fresh:
+            raise ValueError("--resume continues a run and --fresh deletes it: pass one of them")
+        if not self.resume and not self.fresh and _has_run(self.out):
+            raise FileExistsError(
+                f"{self.out} already holds a training run — pass --resume to continue it, --fresh to start it "
+                "over, or choose another -o"
+            )
+        for tracker in self.t.report_to:
+            if importlib.util.find_spec(tracker) is None:
+                raise ValueError(f"training.report_to lists {tracker}, which is not installed — pip install {tracker}")
+
+    def _warn(self, message: str) -> None:
+        """Into train_summary.json's warnings and, from the main process, a warning at `train`'s caller."""
+        self.warnings.append(message)
+        if self.main:
+            warnings.warn(message, RuntimeWarning, stacklevel=5)  # _warn, a setup step, setup, train, caller
+
+    def _start_accelerator(self) -> None:
+        from accelerate import Accelerator
+        from accelerate.state import AcceleratorState
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.precision, precision_warning = choose_precision(self.t.precision, self.device)
+        mixed = {"bf16": "bf16", "fp16": "fp16", "fp32": "no"}[self.precision]
+        # accelerate keeps one process-wide state that refuses a second precision; each train() call sets
+        # its own (the process group, in PartialState, is kept).
+        AcceleratorState._reset_state()
+        self.accelerator = Accelerator(
+            mixed_precision=mixed, log_with=self.t.report_to or None, project_dir=str(self.out),
+            **distributed.accelerator_kwargs(self.device),
+        )  # fmt: skip
+        acc = self.accelerator
+        self.main, self.rank, self.world = acc.is_main_process, acc.process_index, acc.num_processes
+        if precision_warning:
+            self._warn(precision_warning)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def _load_model(self) -> None:
+        self.tokenizer = tok = load_tokenizer(self.cfg.model)
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+        torch.manual_seed(self.seed)  # the same LoRA initialisation in every process
+        base = load_model(self.cfg.model, self.precision, self.accelerator.device)
+        self.model = add_adapter(base, self.cfg.peft, self.cfg.model.name)
+        plain_path = use_training_fast_paths(self.model, autocast=self.precision != "fp32")  # accelerate autocasts then
+        if plain_path:
+            self._warn(plain_path)
+        self.model.train()  # LoRA dropout on (from_pretrained has left models in eval mode in some versions)
+        if self.t.compile:
+            compile_layers(self.model)
+        self.trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        # Padding-free micro-batches where attention takes conversation boundaries from cu_seqlens.
+        self.flat = flat_batches(self.t.packing, self.model)
+
+    def _record_settings(self) -> None:
+        """Refuse a resume whose settings changed; then the main process clears a --fresh run and records them."""
+        settings = resume_guard.run_settings(self.cfg, self.data_dir, self.world, self.seed)
+        resume_guard.check_resume(self.out, settings, self.resume, _has_run(self.out))
+        self.accelerator.wait_for_everyone()  # every process has checked before the main one touches OUT
+        if self.main:
+            if self.fresh:
+                remove_run(self.out)
+            resume_guard.record(self.out, settings)
+
+    def _plan_phases(self) -> None:
+        t = self.t
+        self.per_step = t.batch_size * t.gradient_accumulation * self.world
+        curriculum = self.cfg.curriculum.scaled(t.lr_scale)
+        self.mixture = None
+        if not t.curriculum:
+            self.mixture = plan_mixture(t, curriculum, self.data_dir, self.tokenizer, self.seed, self.per_step)
+        self.phases = [self.mixture.phase] if self.mixture else curriculum
+
+    def _prepare_optimizer(self) -> None:
+        t = self.t
+        # One optimizer for the run, prepared together with the model: FSDP2 and DeepSpeed point it at the
+        # sharded parameters they create. Every phase restarts it (`_restart_optimizer`).
+        optimizer = torch.optim.AdamW(
+            [p for p in self.model.parameters() if p.requires_grad],
+            lr=self.phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
+        )  # fmt: skip
+        distributed.configure(self.accelerator, t.batch_size, t.gradient_accumulation, t.max_grad_norm)
+        self.wrapped, self.optimizer = self.accelerator.prepare(PackedLoss(self.model), optimizer)
+        # Taken after prepare: FSDP replaces parameters with sharded ones.
+        self.params = [p for p in self.wrapped.parameters() if p.requires_grad]
+        if t.report_to:
+            tracked = {"lora_r": self.cfg.peft.r, "seed": self.seed, "world_size": self.world}
+            self.accelerator.init_trackers(self.cfg.name, config=tracked)
+
+    def resume_point(self) -> dict[str, dict]:
+        """The phase.json of each finished phase a resume skips. The first unfinished phase restarts at its
+        latest complete checkpoint, so the logs are cut back to that point (emptied by a run that is no resume)."""
+        done: dict[str, dict] = {}
+        for phase in self.phases:
+            marker = ckpt.phase_done_file(self.out, phase.name)
+            if not (self.resume and marker.is_file()):
+                break
+            done[phase.name] = json.loads(marker.read_text())
+        if self.resume and self.main:
+            k0 = len(done)
+            found = ckpt.list_checkpoints(self.out, self.phases[k0].name) if k0 < len(self.phases) else []
+            _trim_metrics(self.metrics_path, k0, found[-1][0] if found else 0)
+            _trim_metrics(self.validation_path, k0, found[-1][0] if found else 0)
+        elif self.main:
+            self.metrics_path.unlink(missing_ok=True)
+            self.validation_path.unlink(missing_ok=True)
+        self.accelerator.wait_for_everyone()
+        return done
+
+    def train(self) -> dict:
+        """Every phase in order, the finished ones of a resume skipped; returns train_summary.json's content."""
+        with counter_progress(self.show_progress and self.main) as progress:
+            self.progress = progress
+            phases = [self._run_phase(k, phase) for k, phase in enumerate(self.phases)]
+        result = self.summary(phases)
+        if self.main:
+            _copy_atomic(self.out / "phases" / self.phases[-1].name / "adapter", self.out / "adapter")
+            write_train_summary(self.out / "train_summary.json", result)
+        self.accelerator.wait_for_everyone()
+        if self.t.report_to:
+            self.accelerator.end_training()
+        return result
+
+    def _run_phase(self, k: int, phase: Phase) -> dict:
+        """Phase k's phase.json content: read back where a resume skips the phase, else trained and saved."""
+        adapter_dir = self.out / "phases" / phase.name / "adapter"
+        if phase.name in self.done:
+            self.global_step += self.done[phase.name]["steps"]
+            self.weights_from = adapter_dir
+            return self.done[phase.name]
+        if self.mixture:
+            data, steps = self.mixture.data, self.mixture.steps
+        else:
+            data = load_phase(self.data_dir, phase, self.t, self.tokenizer, seed=self.seed * 1_000 + k)
+            steps = _steps(phase, self.t, data, self.per_step)
+        summary = self.train_phase(k, phase, data, steps)
+        self.weights_from = None
+        self.global_step += summary["steps"]
+        self._save_phase(phase.name, adapter_dir, summary)
+        return summary
+
+    def _save_phase(self, name: str, adapter_dir: Path, summary: dict) -> None:
+        lora = distributed.lora_state(self.accelerator, self.wrapped)
+        if self.main:
+            # The adapter first, phase.json last: phase.json marks the phase finished for --resume.
+            save_adapter(self.model, adapter_dir, lora)
+            self.tokenizer.save_pretrained(adapter_dir)  # with its chat template: others render as training did
+            write_trained_on(adapter_dir, self.cfg.model.name)
+            write_phase_summary(ckpt.phase_done_file(self.out, name), summary)
+            ckpt.prune_checkpoints(self.out, name, keep=0)
+        self.accelerator.wait_for_everyone()
+
+    def summary(self, phases: list[dict]) -> dict:
+        """train_summary.json's content, around the phases' phase.json."""
+        t = self.t
+        return {
+            "model": self.cfg.model.name,
+            "peft": self.cfg.peft.model_dump(),
+            "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "precision": self.precision,
+            "world_size": self.world,
+            "distributed": self.accelerator.distributed_type.value,  # NO, MULTI_CPU, MULTI_GPU (DDP), FSDP, DEEPSPEED
+            "packing": t.packing,
+            "max_seq_len": t.max_seq_len,
+            "effective_batch": self.per_step,
+            "trainable_parameters": self.trainable,
+            "lr_scale": t.lr_scale,
+            "curriculum": t.curriculum,
+            "no_curriculum": self.mixture.summary() if self.mixture else None,
+            "phases": phases,
+            "total_steps": self.global_step,
+            "seconds": round(sum(s["seconds"] for s in phases), 3),
+            "adapter": str(self.out / "adapter"),
+            "validation": self._validation_summary(phases[-1]) if self.validator else None,
+            "warnings": self.warnings,
+        }
+
+    def _validation_summary(self, last: dict) -> dict:
+        data = self.validator.data
+        return {
+            "examples": len(data.examples),
+            "loss_tokens": data.loss_tokens,
+            "categories": dict(sorted(Counter(data.categories).items())),
+            "dropped": data.dropped,
+            "base": self.base_validation,
             # .get: phases finished (and resumed past) by a version without validation have no such keys.
-            "final": {
-                "loss": summaries[-1].get("validation_loss"),
-                "by_category": summaries[-1].get("validation_by_category"),
-            },
+            "final": {"loss": last.get("validation_loss"), "by_category": last.get("validation_by_category")},
             "log": "validation.jsonl",
         }
-        if validator
-        else None,
-        "warnings": run_warnings,
-    }
-    if main:
-        _copy_atomic(last, out / "adapter")
-        (out / "train_summary.json").write_text(json.dumps(result, indent=2))
-    accelerator.wait_for_everyone()
-    if t.report_to:
-        accelerator.end_training()
-    return result
 
+    def train_phase(self, k: int, phase: Phase, data: PhaseData, steps: int) -> dict:
+        """Phase k's `steps` optimizer steps (a resume starts at its latest checkpoint); returns phase.json's content."""
+        run = self._start_phase(k, phase, data, steps)
+        task = self.progress.add_task(phase.name, total=steps, completed=run.start)
+        every = self.t.validation.every_steps
+        for step in range(run.start, steps):
+            record = self._step(run, step)
+            self._log(run, record, task)
+            done_steps = step + 1
+            if self.validator and every and done_steps % every == 0 and done_steps < steps:
+                # Before the checkpoint: a resume from it continues after this record, never repeats it.
+                self.validator(phase.name, k, done_steps, self.global_step + done_steps)
+            if done_steps % self.t.checkpoint_every_steps == 0 and done_steps < steps:
+                self.save_checkpoint(run, done_steps)
+        validation = self.validator(phase.name, k, steps, self.global_step + steps) if self.validator else None
+        return run.stats.summary(phase, data, steps, phase.learning_rate, validation)
 
-def _train_phase(
-    k: int,
-    phase: PhaseConfig,
-    cfg: RunConfig,
-    accelerator: Any,
-    model: Any,
-    wrapped: torch.nn.Module,
-    params: list[torch.nn.Parameter],
-    optimizer: Any,
-    data: PhaseData,
-    total_steps: int,
-    pad_id: int,
-    out: Path,
-    seed: int,
-    resume: bool,
-    weights_from: Path | None,
-    global_step: int,
-    metrics_path: Path,
-    progress: Any,
-    validator: Validator | None,
-) -> dict:
-    from safetensors.torch import load_file
+    def _start_phase(self, k: int, phase: Phase, data: PhaseData, steps: int) -> PhaseRun:
+        """A fresh optimizer and schedule at the phase's rate; then the phase's latest checkpoint on a resume,
+        else the previous phase's adapter (where a resume skipped it) and the phase's own seeds."""
+        inner = _restart_optimizer(self.optimizer, phase.learning_rate)
+        scheduler = make_scheduler(self.t.lr_scheduler, inner, self.t.warmup_ratio, steps)
+        run = PhaseRun(k, phase, data, steps, RowOrder(len(data.rows), self.seed * 1_000 + k), scheduler, PhaseStats())
+        found = ckpt.list_checkpoints(self.out, phase.name) if self.resume else []
+        if found:
+            self._load_checkpoint(run, found[-1][1])
+            return run
+        if self.weights_from is not None:
+            from safetensors.torch import load_file
 
-    t = cfg.training
-    main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    per_step = t.batch_size * t.gradient_accumulation * world
-    # Padding-free micro-batches where attention takes conversation boundaries from cu_seqlens.
-    flat = flat_batches(t.packing, model)
-    scheduler = make_scheduler(t.lr_scheduler, _restart_optimizer(optimizer, phase.learning_rate), t.warmup_ratio,
-                               total_steps)  # fmt: skip
-    order = RowOrder(len(data.rows), seed * 1_000 + k)
-
-    stats = {"tokens": 0, "loss_tokens": 0, "loss_sum": 0.0, "loss_first": None, "loss_last": None, "seconds": 0.0}
-    start = 0
-    found = ckpt.list_checkpoints(out, phase.name) if resume else []
-    if found:
-        step_done, folder = found[-1]
-        weights, opt_state, sched_state, state, rng = ckpt.read_checkpoint(folder, rank)
-        engine.load_adapter(accelerator, model, wrapped, weights, folder)
-        engine.load_state(accelerator, wrapped, optimizer, folder, opt_state)
-        scheduler.load_state_dict(sched_state)
-        ckpt.set_rng_state(rng)
-        stats = {"loss_sum": None, **state["stats"]}  # checkpoints from before loss_sum: no phase mean
-        start = state["step"]
-    else:
-        if weights_from is not None:
-            weights = load_file(weights_from / "adapter_model.safetensors")
-            engine.load_adapter(accelerator, model, wrapped, weights, weights_from)
+            weights = load_file(self.weights_from / "adapter_model.safetensors")
+            distributed.load_adapter(self.accelerator, self.model, self.wrapped, weights, self.weights_from)
         # Seeded per phase (not carried over), so a resume that starts this phase afresh draws the same dropout.
-        torch.manual_seed(seed * 1_000 + k * 10 + rank)
-        random.seed(seed * 1_000 + k)
+        torch.manual_seed(self.seed * 1_000 + k * 10 + self.rank)
+        random.seed(self.seed * 1_000 + k)
+        return run
 
-    task = progress.add_task(phase.name, total=total_steps, completed=start)
-    for step in range(start, total_steps):
-        began = time.perf_counter()
-        micro = []
-        for m in range(t.gradient_accumulation):
-            first = step * per_step + (m * world + rank) * t.batch_size
-            rows = [data.rows[order[p]] for p in range(first, first + t.batch_size)]
-            micro.append(collate([[data.examples[i] for i in row] for row in rows], pad_id, flat=flat))
+    def _load_checkpoint(self, run: PhaseRun, folder: Path) -> None:
+        weights, opt_state, sched_state, state, rng = ckpt.read_checkpoint(folder, self.rank)
+        distributed.load_adapter(self.accelerator, self.model, self.wrapped, weights, folder)
+        distributed.load_state(self.accelerator, self.wrapped, self.optimizer, folder, opt_state)
+        run.scheduler.load_state_dict(sched_state)
+        ckpt.set_rng_state(rng)
+        run.stats = PhaseStats.from_checkpoint(state["stats"])
+        run.start = state["step"]
+
+    def _step(self, run: PhaseRun, step: int) -> dict:
+        """One optimizer step over every process's micro-batches; returns its metrics.jsonl record."""
+        acc, began = self.accelerator, time.perf_counter()
+        micro = self._micro_batches(run, step)
         local = torch.tensor(
             [sum(int((b["targets"] != IGNORE).sum()) for b in micro), sum(int(b["real_tokens"]) for b in micro)],
-            device=accelerator.device,
+            device=acc.device,
         )
-        loss_tokens, real_tokens = (int(x) for x in accelerator.reduce(local, "sum"))
+        loss_tokens, real_tokens = (int(x) for x in acc.reduce(local, "sum"))
         # DDP averages gradients over processes, hence the factor `world`.
-        scale = world / max(loss_tokens, 1)
-        loss_sum = torch.zeros((), device=accelerator.device)
-        try:
-            for m, batch in enumerate(micro):
-                sync = m == len(micro) - 1
-                with engine.accumulating(accelerator, wrapped, last=sync):
-                    part, _n = wrapped(*loss_inputs(batch, accelerator.device))
-                    engine.backward(accelerator, part * scale, last=sync)
-                loss_sum += part.detach()
-        except torch.OutOfMemoryError:
-            raise RuntimeError(f"phase {phase.name}, step {step + 1}: {OOM_HINT}") from None
-        grad_norm = accelerator.clip_grad_norm_(params, t.max_grad_norm) if t.max_grad_norm else None
-        lr = engine.torch_optimizer(optimizer).param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step_loss_sum = float(accelerator.reduce(loss_sum, "sum"))
-        loss = step_loss_sum / max(loss_tokens, 1)
+        loss_sum = self._forward_backward(run.phase, step, micro, scale=self.world / max(loss_tokens, 1))
+        grad_norm = acc.clip_grad_norm_(self.params, self.t.max_grad_norm) if self.t.max_grad_norm else None
+        lr = distributed.torch_optimizer(self.optimizer).param_groups[0]["lr"]
+        self.optimizer.step()
+        run.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        step_loss_sum = float(acc.reduce(loss_sum, "sum"))
         seconds = time.perf_counter() - began
-
-        stats["tokens"] += real_tokens
-        stats["loss_tokens"] += loss_tokens
-        if stats["loss_sum"] is not None:
-            stats["loss_sum"] += step_loss_sum
-        stats["seconds"] += seconds
-        stats["loss_first"] = loss if stats["loss_first"] is None else stats["loss_first"]
-        stats["loss_last"] = loss
-        done_steps = step + 1
-        record = {
-            "phase": phase.name,
-            "phase_index": k,
-            "step": done_steps,
-            "global_step": global_step + done_steps,
+        loss = run.stats.add_step(real_tokens, loss_tokens, step_loss_sum, seconds)
+        return {
+            "phase": run.phase.name,
+            "phase_index": run.index,
+            "step": step + 1,
+            "global_step": self.global_step + step + 1,
             "loss": round(loss, 6),
             "learning_rate": lr,
             "grad_norm": float(grad_norm) if grad_norm is not None else None,
@@ -516,70 +533,68 @@ def _train_phase(
             "tokens_per_s": round(real_tokens / seconds, 1),
             "seconds": round(seconds, 4),
         }
-        if main and (done_steps % t.log_every_steps == 0 or done_steps == total_steps):
-            with metrics_path.open("a") as f:
+
+    def _micro_batches(self, run: PhaseRun, step: int) -> list[dict]:
+        """This process's micro-batches of `step`: the stream positions interleave processes per micro-batch."""
+        t, data, micro = self.t, run.data, []
+        for m in range(t.gradient_accumulation):
+            first = step * self.per_step + (m * self.world + self.rank) * t.batch_size
+            rows = [data.rows[run.order[p]] for p in range(first, first + t.batch_size)]
+            micro.append(collate([[data.examples[i] for i in row] for row in rows], self.pad_id, flat=self.flat))
+        return micro
+
+    def _forward_backward(self, phase: Phase, step: int, micro: list[dict], scale: float) -> torch.Tensor:
+        """Gradients of every micro-batch's loss x `scale`, synchronised on the last; returns the summed loss."""
+        acc = self.accelerator
+        loss_sum = torch.zeros((), device=acc.device)
+        try:
+            for m, batch in enumerate(micro):
+                sync = m == len(micro) - 1
+                with distributed.accumulating(acc, self.wrapped, last=sync):
+                    part, _n = self.wrapped(*loss_inputs(batch, acc.device))
+                    distributed.backward(acc, part * scale, last=sync)
+                loss_sum += part.detach()
+        except torch.OutOfMemoryError:
+            raise RuntimeError(f"phase {phase.name}, step {step + 1}: {OOM_HINT}") from None
+        return loss_sum
+
+    def _log(self, run: PhaseRun, record: dict, task: Any) -> None:
+        """The step's record into metrics.jsonl (every log_every_steps and the phase's last) and the trackers."""
+        t, done_steps = self.t, record["step"]
+        if self.main and (done_steps % t.log_every_steps == 0 or done_steps == run.steps):
+            with self.metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if t.report_to:
-                accelerator.log(
-                    {f"train/{k_}": v for k_, v in record.items() if isinstance(v, (int, float))},
-                    step=record["global_step"],
-                )
-        progress.update(
+                scalars = {f"train/{key}": v for key, v in record.items() if isinstance(v, (int, float))}
+                self.accelerator.log(scalars, step=record["global_step"])
+        self.progress.update(
             task,
             advance=1,
-            description=f"{phase.name} loss {loss:.4f} lr {lr:.2e} {record['tokens_per_s']:,.0f} tok/s",
+            description=f"{run.phase.name} loss {run.stats.loss_last:.4f} lr {record['learning_rate']:.2e} "
+            f"{record['tokens_per_s']:,.0f} tok/s",
         )
-        every = t.validation.every_steps
-        if validator and every and done_steps % every == 0 and done_steps < total_steps:
-            # Before the checkpoint: a resume from it continues after this record, never repeats it.
-            validator(phase.name, k, done_steps, global_step + done_steps)
-        if done_steps % t.checkpoint_every_steps == 0 and done_steps < total_steps:
-            _save_checkpoint(
-                accelerator,
-                wrapped,
-                model,
-                optimizer,
-                scheduler,
-                out,
-                k,
-                phase.name,
-                done_steps,
-                stats,
-                t.keep_checkpoints,
-            )
-    validation = validator(phase.name, k, total_steps, global_step + total_steps) if validator else None
-    return _phase_summary(phase, data, stats, total_steps, phase.learning_rate, validation)
 
+    def save_checkpoint(self, run: PhaseRun, step: int) -> None:
+        """A crash-safe checkpoint of the phase after `step` steps (checkpoint.py); every process takes part."""
+        acc, name = self.accelerator, run.phase.name
+        final = ckpt.checkpoint_dir(self.out, name, step)
+        tmp = final.with_name(".tmp-" + final.name)
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
+        ckpt.write_rng(tmp, acc.process_index)
+        from peft import get_peft_model_state_dict
 
-def _save_checkpoint(
-    accelerator: Any,
-    wrapped: Any,
-    model: Any,
-    optimizer: Any,
-    scheduler: Any,
-    out: Path,
-    k: int,
-    name: str,
-    step: int,
-    stats: dict,
-    keep: int,
-) -> None:
-    final = ckpt.checkpoint_dir(out, name, step)
-    tmp = final.with_name(".tmp-" + final.name)
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    ckpt.write_rng(tmp, accelerator.process_index)
-    from peft import get_peft_model_state_dict
-
-    lora = engine.lora_state(accelerator, wrapped)
-    weights = (
-        get_peft_model_state_dict(model, state_dict=lora, save_embedding_layers=saves_embeddings(model)) if lora else {}
-    )
-    opt_state = engine.save_state(accelerator, wrapped, optimizer, tmp)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        state = {"phase": name, "phase_index": k, "step": step, "stats": stats}
-        ckpt.write_checkpoint(tmp, final, weights, opt_state, scheduler, state)
-        ckpt.prune_checkpoints(out, name, keep=keep)
-    accelerator.wait_for_everyone()
+        lora = distributed.lora_state(acc, self.wrapped)
+        weights = (
+            get_peft_model_state_dict(self.model, state_dict=lora, save_embedding_layers=saves_embeddings(self.model))
+            if lora
+            else {}
+        )
+        opt_state = distributed.save_state(acc, self.wrapped, self.optimizer, tmp)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            state = {"phase": name, "phase_index": run.index, "step": step, "stats": run.stats.to_checkpoint()}
+            ckpt.write_checkpoint(tmp, final, weights, opt_state, run.scheduler, state)
+            ckpt.prune_checkpoints(self.out, name, keep=self.t.keep_checkpoints)
+        acc.wait_for_everyone()

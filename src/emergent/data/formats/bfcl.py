@@ -30,8 +30,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from emergent.data.formats._bfcl_calls import gold_arguments, parse_call, tool_schema
 from emergent.data.formats._common import assistant
+from emergent.data.formats.bfcl_calls import gold_arguments, parse_call, tool_schema
 from emergent.data.readers import BadRow, Row, iter_rows
 from emergent.errors import Reject
 from emergent.schema import tool_call

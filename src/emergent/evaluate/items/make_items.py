@@ -1,4 +1,4 @@
-"""Build the shipped checked items (items/<context>.jsonl) from ../shared/data and written.py.
+"""Build the shipped checked items (items/<context>.jsonl, items/dialogues/<kind>.jsonl) from ../shared/data and written.py.
 
 Run from the repository root: `python -m emergent.evaluate.items.make_items ../shared/data`. Deterministic:
 items are taken in file order after skipping those the quickstart's bundled training sample holds, so
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from emergent.evaluate.items import written
+from emergent.evaluate.items import make_dialogues, written
 
 HERE = Path(__file__).parent
 SAMPLE = HERE.parent.parent / "data" / "sample"
@@ -119,7 +119,7 @@ def technical(shared: Path) -> list[dict]:
 
 
 def tool_use(shared: Path) -> list[dict]:
-    from emergent.data.formats._bfcl_calls import gold_arguments, tool_schema
+    from emergent.data.formats.bfcl_calls import gold_arguments, tool_schema
 
     out = []
     for name in ("simple_python", "multiple"):
@@ -259,6 +259,7 @@ def main(shared: Path) -> None:
             for it in items:
                 f.write(json.dumps(it, ensure_ascii=False) + "\n")
         print(f"{path.name}: {len(items)} items")
+    make_dialogues.write(make_dialogues.build(shared))
 
 
 if __name__ == "__main__":

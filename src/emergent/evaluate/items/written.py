@@ -307,3 +307,40 @@ ETHICAL = [
         ],
     ),
 ]
+
+# Dialogues (items/dialogues/*.jsonl, make_dialogues.py): the user turns that open, interrupt and revise
+# them. A later turn never repeats what it depends on, so answered alone it cannot pass.
+MEMORY_FACTS = "Keep these facts in mind; I will ask you a question about them later. {facts}"
+MEMORY_QUESTION = "Now my question about those facts: {question}"
+
+STORY_OPENING = (
+    "I'm writing {form} about {character} called {name} who finds {thing} in {place}. Give me a one-line premise."
+)
+STORY_RETURN = (
+    "Sorry, back to my writing from before: suggest a title for it, and remind me of the main character's "
+    "name and the object they find."
+)
+# Per CONVERSATIONAL template (by index): the turn that comes back to it after a factual question.
+CHAT_RETURNS = {
+    0: "Anyway, back to the first thing I told you about. What is one dish I should learn to cook to remember it?",
+    1: "Anyway, back to what I said I'm learning at the start. How many minutes a day should I practise?",
+    2: "Anyway, back to the new family member I mentioned at the start. What should we buy for it first?",
+    3: "Anyway, back to what I finished last night. Can you recommend something similar to read next?",
+    5: "Anyway, back to how I spent my weekend. Can you suggest how I could do even better next time?",
+}
+
+# Revisions of a piece of writing: (the user's follow-up, IFEval instruction id, its kwargs).
+REVISIONS: list[tuple[str, str, dict]] = [
+    ("Now make it much shorter: fewer than 30 words in total.", "length_constraints:number_words",
+     {"relation": "less than", "num_words": 30}),
+    ("Now rewrite it entirely in lowercase letters, with no capital letters at all.",
+     "change_case:english_lowercase", {}),
+    ("Now rewrite it so that it ends with the exact phrase 'The end.' and nothing after it.",
+     "startend:end_checker", {"end_phrase": "The end."}),
+    ("Now rewrite it as exactly 3 markdown bullet points, each starting with '* '.",
+     "detectable_format:number_bullet_lists", {"num_bullets": 3}),
+    ("Now rewrite it and wrap your entire reply in double quotation marks.", "startend:quotation", {}),
+    ("Now give it a title wrapped in double angular brackets, such as <<my title>>, followed by the text.",
+     "detectable_format:title", {}),
+]  # fmt: skip
+NUMBER_ONLY = "Now give me only the final number from your answer: no words, no working."
