@@ -248,14 +248,19 @@ def build(shared: Path) -> dict[str, list[dict]]:
     }
 
 
-def write(sets: dict[str, list[dict]]) -> None:
-    HERE.mkdir(exist_ok=True)
-    for kind, items in sets.items():
-        path = HERE / f"{kind}.jsonl"
+def write_sets(folder: Path, sets: dict[str, list[dict]], unit: str) -> None:
+    """One JSONL file per set name in `folder` (the committed item files), and a count line each."""
+    folder.mkdir(exist_ok=True)
+    for name, items in sets.items():
+        path = folder / f"{name}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
             for it in items:
                 f.write(json.dumps(it, ensure_ascii=False) + "\n")
-        print(f"dialogues/{path.name}: {len(items)} dialogues")
+        print(f"{path.relative_to(folder.parent)}: {len(items)} {unit}")
+
+
+def write(sets: dict[str, list[dict]]) -> None:
+    write_sets(HERE, sets, "dialogues")
 
 
 if __name__ == "__main__":

@@ -253,12 +253,7 @@ def main(shared: Path) -> None:
         "conversational": conversational(),
         "ethical": ethical(),
     }
-    for context, items in sets.items():
-        path = HERE / f"{context}.jsonl"
-        with open(path, "w", encoding="utf-8") as f:
-            for it in items:
-                f.write(json.dumps(it, ensure_ascii=False) + "\n")
-        print(f"{path.name}: {len(items)} items")
+    make_dialogues.write_sets(HERE, sets, "items")
     make_dialogues.write(make_dialogues.build(shared))
 
 
