@@ -302,50 +302,33 @@ def suite_summary(suite: Suite, files: list[str], contexts: list[str]) -> dict[s
     }
 
 
-def evaluate(
-    cfg: RunConfig,
-    out: Path,
-    adapter: Path | None,
-    base_only: bool = False,
-    show_progress: bool = True,
-    data_dir: Path | None = None,
-) -> dict[str, Any]:
-    """Run the suite on the base model (and the adapter), score, write OUT/eval.json + generations.jsonl.
-
-    `data_dir` (default OUTPUT_DIR/data): the built data the adapter was trained on — its held-out set
-    is scored, and its mixture is checked for suite prompts (contamination).
-    """
+def open_generator(cfg: RunConfig, adapter_dir: Path | None) -> tuple[LocalGenerator | EndpointGenerator, str]:
+    """The model that answers: a server named by eval.endpoint, or the local model (+ adapter)."""
     from emergent.lm.registry import resolve_model_path
 
     ec = cfg.eval
-    started = time.time()
-    if data_dir is not None and not Path(data_dir).is_dir():
-        raise FileNotFoundError(f"{data_dir}: data folder not found — pass the folder `emergent data build` wrote")
-    data_dir = Path(data_dir) if data_dir is not None else cfg.output_dir / "data"
-    suite = suite_for(ec)
-    if not suite.prompts:
-        raise ValueError(f"the suite has no prompts for contexts {ec.contexts} — check eval.suites and eval.contexts")
-    use_endpoint = bool(ec.endpoint.base_url)
-    adapter_dir = None if use_endpoint else _adapter_path(cfg, adapter, base_only)
-    scorer = StyleScorer(ec.prototypes)
-    if use_endpoint:
-        gen: LocalGenerator | EndpointGenerator = EndpointGenerator(ec.endpoint, ec.decoding)
-        model_name = ec.endpoint.model
-    else:
-        model_name = resolve_model_path(cfg.model.name)
-        gen = LocalGenerator(
-            model_name, adapter_dir, ec.decoding, ec.batch_size, ec.device, cfg.model.trust_remote_code, ec.precision,
-            cfg.model.chat_template,
-        )  # fmt: skip
-    wanted = [s for s in ec.sides if s != "adapter" or (gen.has_adapter and not base_only)]
+    if ec.endpoint.base_url:
+        return EndpointGenerator(ec.endpoint, ec.decoding), ec.endpoint.model
+    model_name = resolve_model_path(cfg.model.name)
+    gen = LocalGenerator(
+        model_name, adapter_dir, ec.decoding, ec.batch_size, ec.device, cfg.model.trust_remote_code, ec.precision,
+        cfg.model.chat_template,
+    )  # fmt: skip
+    return gen, model_name
+
+
+def generate_sides(
+    gen: LocalGenerator | EndpointGenerator,
+    suite: Suite,
+    ec: EvalConfig,
+    wanted: list[str],
+    cache: GenerationCache,
+    specs: dict[str, SideSpec],
+    show_progress: bool,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float], list[str]]:
+    """({side: generation rows}, seconds per side, sides reused from the cache), in the order of `wanted`."""
     sides = [s for s in wanted if s != "no_history"]  # no_history is generated after the others, per model
-    out.mkdir(parents=True, exist_ok=True)
-    scored: dict[str, list[dict[str, Any]]] = {}
-    seconds: dict[str, float] = {}
-    reused: list[str] = []
-    cache = GenerationCache(Path(ec.generation_cache or cfg.output_dir / "cache" / "generations"))
-    specs = side_specs(gen, sides, ec, model_name, adapter_dir) if isinstance(gen, LocalGenerator) else {}
-    # The sides to generate: (name, items, adapter on, system prompt, history, cache key).
+    # (name, items, adapter on, system prompt, history, cache key) per side to generate.
     plan = [
         (side, suite.items, side == "adapter", ec.prompted.system_prompt if side == "prompted" else None, True,
          specs.get(side))
@@ -356,6 +339,9 @@ def evaluate(
             alone = no_history_side(side)
             spec = replace(specs[side], side=alone, history=False) if side in specs else None
             plan.append((alone, suite.dialogues, side == "adapter", None, False, spec))
+    scored: dict[str, list[dict[str, Any]]] = {}
+    seconds: dict[str, float] = {}
+    reused: list[str] = []
     with counter_progress(show_progress) as progress:
         for name, items, use_adapter, system_prompt, history, spec in plan:
             t0 = time.time()
@@ -372,6 +358,55 @@ def evaluate(
                     cache.put(spec, items, replies)
             seconds[f"generate_{name}"] = round(time.time() - t0, 1)
             scored[name] = generation_rows(suite, replies, name, items)
+    return scored, seconds, reused
+
+
+def heldout_figures(
+    gen: LocalGenerator, cfg: RunConfig, data_dir: Path, sides: list[str], show_progress: bool
+) -> dict[str, Any] | None:
+    """Base vs adapter loss on the build's held-out conversations (the prompted side scores as base)."""
+    from emergent.evaluate.heldout import heldout_loss
+
+    h = cfg.eval.heldout
+    with counter_progress(show_progress) as progress:
+        progress.add_task("held-out loss", total=None)
+        return heldout_loss(
+            gen, data_dir, h.max_seq_len or cfg.training.max_seq_len, h.max_examples, h.batch_size,
+            [s for s in sides if s in ("base", "adapter")], cfg.eval.bootstrap_samples, cfg.seed,
+        )  # fmt: skip
+
+
+def evaluate(
+    cfg: RunConfig,
+    out: Path,
+    adapter: Path | None,
+    base_only: bool = False,
+    show_progress: bool = True,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Run the suite on the base model (and the adapter), score, write OUT/eval.json + generations.jsonl.
+
+    generate (every side, cached) → score (checks, primary, tests, register metrics, dialogues) → held-out
+    loss → contamination → judge. `data_dir` (default OUTPUT_DIR/data): the built data the adapter was
+    trained on — its held-out set is scored, and its mixture is checked for suite prompts (contamination).
+    """
+    ec = cfg.eval
+    started = time.time()
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"{data_dir}: data folder not found — pass the folder `emergent data build` wrote")
+    data_dir = Path(data_dir) if data_dir is not None else cfg.output_dir / "data"
+    suite = suite_for(ec)
+    if not suite.prompts:
+        raise ValueError(f"the suite has no prompts for contexts {ec.contexts} — check eval.suites and eval.contexts")
+    adapter_dir = None if ec.endpoint.base_url else _adapter_path(cfg, adapter, base_only)
+    scorer = StyleScorer(ec.prototypes)
+    gen, model_name = open_generator(cfg, adapter_dir)
+    wanted = [s for s in ec.sides if s != "adapter" or (gen.has_adapter and not base_only)]
+    sides = [s for s in wanted if s != "no_history"]
+    out.mkdir(parents=True, exist_ok=True)
+    cache = GenerationCache(Path(ec.generation_cache or cfg.output_dir / "cache" / "generations"))
+    specs = side_specs(gen, sides, ec, model_name, adapter_dir) if isinstance(gen, LocalGenerator) else {}
+    scored, seconds, reused = generate_sides(gen, suite, ec, wanted, cache, specs, show_progress)
     n, seed = ec.bootstrap_samples, cfg.seed
     contexts = [c for c in ec.contexts if c in suite.contexts()]
     with counter_progress(show_progress) as progress:
@@ -397,21 +432,7 @@ def evaluate(
     }
     result["heldout"] = None
     if ec.heldout.enabled and isinstance(gen, LocalGenerator):
-        from emergent.evaluate.heldout import heldout_loss
-
-        h = ec.heldout
-        with counter_progress(show_progress) as progress:
-            progress.add_task("held-out loss", total=None)
-            result["heldout"] = heldout_loss(
-                gen,
-                data_dir,
-                h.max_seq_len or cfg.training.max_seq_len,
-                h.max_examples,
-                h.batch_size,
-                [s for s in sides if s != "prompted"],
-                n,
-                seed,
-            )
+        result["heldout"] = heldout_figures(gen, cfg, data_dir, sides, show_progress)
         if result["heldout"]:
             seconds["heldout"] = result["heldout"]["seconds"]
     result["contamination"] = contamination(
