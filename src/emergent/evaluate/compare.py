@@ -477,14 +477,7 @@ def _dialogue_difference(
     )
 
 
-def compare_runs(
-    run_dirs: list[Path],
-    reference: str = "base",
-    groups: dict[str, list[str]] | None = None,
-    samples: int = 1000,
-    seed: int = 0,
-) -> Comparison:
-    """Load, check and compare evaluated runs; raises CompareError with one line when they cannot be compared."""
+def _load_runs(run_dirs: list[Path]) -> list[EvaluatedRun]:
     if not run_dirs:
         raise CompareError("no runs given — pass one or more run folders, e.g. runs/lr10-seed0 runs/lr10-seed1")
     runs = [load_evaluated_run(p) for p in run_dirs]
@@ -495,11 +488,13 @@ def compare_runs(
     if len({r.name for r in runs}) != len(runs):
         raise CompareError(f"a run is given twice: {', '.join(str(p) for p in run_dirs)}")
     check_comparable(runs)
-    items = suite_items(runs[0])
-    systems, notes, warnings = systems_of(runs)
-    group_runs = seed_groups([r.name for r in runs], groups)
+    return runs
 
-    labels = [s.label for s in systems]
+
+def _reference_candidates(
+    reference: str, systems: list[System], runs: list[EvaluatedRun], group_runs: dict[str, tuple[list[str], str]]
+) -> list[System]:
+    """The systems `reference` names: a label, a side, a seed group or a variant trained with one seed."""
     candidates = [s for s in systems if s.label == reference] or [s for s in systems if s.side == reference]
     if not candidates:  # a group, or a variant trained with one seed (the study's `reference: <variant>`)
         members = set(group_runs[reference][0]) if reference in group_runs else set()
@@ -507,85 +502,111 @@ def compare_runs(
         candidates = [s for s in systems if s.side == "adapter" and set(s.run_names) & members]
     if not candidates:
         raise CompareError(
-            f"--reference {reference}: no such system — one of {', '.join(labels)}"
+            f"--reference {reference}: no such system — one of {', '.join(s.label for s in systems)}"
             + (f" or a group ({', '.join(group_runs)})" if group_runs else "")
         )
+    return candidates
 
+
+def _pass_rate(verdicts: list[dict[str, Any]], samples: int, seed: int) -> Figure:
+    return _figure(M.bootstrap([float(v["passed"]) for v in verdicts], samples, seed))
+
+
+def _system_figures(
+    s: System,
+    p: dict[str, Any],
+    dialogues: dict[str, Any],
+    styled: list[dict],
+    known: list[str],
+    samples: int,
+    seed: int,
+) -> SystemFigures:
+    """One system's primary figures (`p`: its part of primary()), secondary metrics, dialogues, cost."""
     from emergent.evaluate.run import side_metrics
 
-    head, _, _ = P.primary(items, {s.label: s.rows for s in systems}, samples, seed)
-    dialogues = {s.label: D.verdicts(items, s.rows) for s in systems}
-    first = runs[0].eval
-    known = list(((first.get("range") or {}).get(runs[0].sides[0]) or {}).get("per_context") or [])
-    known = known or sorted({r["context"] for s in systems for r in s.rows if r.get("context")})
-    styled = {s.label: _styled(s, known) for s in systems}
-    figures = []
-    for s in systems:
-        side_m = side_metrics(styled[s.label], known, samples, seed)
-        p = head[s.label]
-        figures.append(
-            SystemFigures(
-                label=s.label,
-                side=s.side,
-                runs=s.run_names,
-                primary=_figure(p),
-                missing=p.get("missing", 0),
-                graded=_figure(p.get("graded")),
-                per_context={c: _figure(v) for c, v in (p.get("per_context") or {}).items()},
-                secondary={
-                    "range": _figure(side_m["range"]),
-                    "consistency": _figure(side_m["consistency"]),
-                    "transitions": _figure(side_m["transitions"]),
-                    "collapse": _figure(side_m["collapse"]["context_predictability"]),
-                    "depth": _figure(side_m["depth"]),
-                    "dialogues": _figure(
-                        M.bootstrap([float(v["passed"]) for v in dialogues[s.label].values()], samples, seed)
-                    ),
-                },
-                dialogue_kinds={
-                    k: _figure(M.bootstrap([float(v["passed"]) for v in vs], samples, seed))
-                    for k in DIALOGUE_KINDS
-                    if (vs := [v for v in dialogues[s.label].values() if v["kind"] == k])
-                },
-                heldout_loss=_heldout(s.runs[0], s.side),
-                training=_training(s.runs[0].train) if s.side == "adapter" else None,
-            )
-        )
+    side_m = side_metrics(styled, known, samples, seed)
+    return SystemFigures(
+        label=s.label,
+        side=s.side,
+        runs=s.run_names,
+        primary=_figure(p),
+        missing=p.get("missing", 0),
+        graded=_figure(p.get("graded")),
+        per_context={c: _figure(v) for c, v in (p.get("per_context") or {}).items()},
+        secondary={
+            "range": _figure(side_m["range"]),
+            "consistency": _figure(side_m["consistency"]),
+            "transitions": _figure(side_m["transitions"]),
+            "collapse": _figure(side_m["collapse"]["context_predictability"]),
+            "depth": _figure(side_m["depth"]),
+            "dialogues": _pass_rate(list(dialogues.values()), samples, seed),
+        },
+        dialogue_kinds={
+            k: _pass_rate(vs, samples, seed)
+            for k in DIALOGUE_KINDS
+            if (vs := [v for v in dialogues.values() if v["kind"] == k])
+        },
+        heldout_loss=_heldout(s.runs[0], s.side),
+        training=_training(s.runs[0].train) if s.side == "adapter" else None,
+    )
 
+
+def _secondary_differences(
+    ref: System, s: System, styled: dict[str, list[dict]], samples: int, seed: int
+) -> list[Difference]:
+    rs, ss = _secondary_scores(styled[ref.label], seed), _secondary_scores(styled[s.label], seed)
+    out = []
+    for metric, scores in ss.items():
+        keys = sorted(set(rs[metric]) & set(scores))
+        if not keys:  # e.g. a no-history side, which answers the checked dialogues only
+            continue
+        t = stats.paired_bootstrap([scores[k] - rs[metric][k] for k in keys], samples, seed)
+        out.append(
+            Difference(
+                system=s.label,
+                reference=ref.label,
+                metric=metric,
+                mean=t["mean"],
+                ci95=t["ci95"],
+                n=t["n"],
+                test=t["test"],
+                p=t["p"],
+                detail={"effect": (t["mean"] or 0) * SECONDARY[metric][1]},
+            )  # fmt: skip
+        )
+    return out
+
+
+def _differences(
+    items: list[Item],
+    systems: list[System],
+    candidates: list[System],
+    styled: dict[str, list[dict]],
+    dialogues: dict[str, dict[str, Any]],
+    samples: int,
+    seed: int,
+) -> list[Difference]:
+    """Every system against its reference on the items both answered, Holm-corrected as one family."""
     diffs: list[Difference] = []
     for s in systems:
         ref = _reference_for(s, candidates)
         if ref is None:
             continue
         diffs.append(_primary_difference(items, ref, s, samples, seed))
-        rs, ss = _secondary_scores(styled[ref.label], seed), _secondary_scores(styled[s.label], seed)
         shared = sorted(set(dialogues[ref.label]) & set(dialogues[s.label]))
         if shared:
             diffs.append(_dialogue_difference(dialogues[ref.label], dialogues[s.label], shared, ref, s, samples, seed))
-        for metric, scores in ss.items():
-            keys = sorted(set(rs[metric]) & set(scores))
-            if not keys:  # e.g. a no-history side, which answers the checked dialogues only
-                continue
-            t = stats.paired_bootstrap([scores[k] - rs[metric][k] for k in keys], samples, seed)
-            diffs.append(
-                Difference(
-                    system=s.label,
-                    reference=ref.label,
-                    metric=metric,
-                    mean=t["mean"],
-                    ci95=t["ci95"],
-                    n=t["n"],
-                    test=t["test"],
-                    p=t["p"],
-                    detail={"effect": (t["mean"] or 0) * SECONDARY[metric][1]},
-                )
-            )
+        diffs += _secondary_differences(ref, s, styled, samples, seed)
     tests = [{"p": d.p, "n": d.n, "effect": d.detail["effect"]} for d in diffs]
     for d, t in zip(diffs, stats.verdicts(tests), strict=True):
         d.p_holm = t["p_holm"]
         d.verdict = t["verdict"].replace("adapter ", "")  # better / worse than the reference
+    return diffs
 
-    seeds = []
+
+def _seed_groups(group_runs: dict[str, tuple[list[str], str]], figures: list[SystemFigures]) -> list[SeedGroup]:
+    """Per group of seeds: the adapters' primary metric, mean and spread."""
+    out = []
     for group, (members, how) in group_runs.items():
         means = [
             f.primary.mean
@@ -597,7 +618,34 @@ def compare_runs(
             arr = np.array(means)
             g.mean, g.min, g.max = round(float(arr.mean()), 4), round(float(arr.min()), 4), round(float(arr.max()), 4)
             g.sd = round(float(arr.std(ddof=1)), 4) if arr.size > 1 else None
-        seeds.append(g)
+        out.append(g)
+    return out
+
+
+def compare_runs(
+    run_dirs: list[Path],
+    reference: str = "base",
+    groups: dict[str, list[str]] | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+) -> Comparison:
+    """Load, check and compare evaluated runs; raises CompareError with one line when they cannot be compared."""
+    runs = _load_runs(run_dirs)
+    items = suite_items(runs[0])
+    systems, notes, warnings = systems_of(runs)
+    group_runs = seed_groups([r.name for r in runs], groups)
+    candidates = _reference_candidates(reference, systems, runs, group_runs)
+    head, _, _ = P.primary(items, {s.label: s.rows for s in systems}, samples, seed)
+    dialogues = {s.label: D.verdicts(items, s.rows) for s in systems}
+    first = runs[0].eval
+    known = list(((first.get("range") or {}).get(runs[0].sides[0]) or {}).get("per_context") or [])
+    known = known or sorted({r["context"] for s in systems for r in s.rows if r.get("context")})
+    styled = {s.label: _styled(s, known) for s in systems}
+    figures = [
+        _system_figures(s, head[s.label], dialogues[s.label], styled[s.label], known, samples, seed) for s in systems
+    ]
+    diffs = _differences(items, systems, candidates, styled, dialogues, samples, seed)
+    seeds = _seed_groups(group_runs, figures)
     if len(candidates) > 1:
         notes.append(
             f"reference {reference}: {', '.join(c.label for c in candidates)} — each system is compared with the one "
