@@ -123,19 +123,19 @@ class StageLedger:
         tmp.replace(self.path)
 
 
-def _build(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
+def _data_stage(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
     from emergent.curate.build import build
 
     return build(cfg, run_dir / "data", show_progress=show_progress)
 
 
-def _train(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
+def _train_stage(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
     from emergent.train.trainer import train
 
     return train(cfg, run_dir / "data", run_dir / "train", resume=resume, show_progress=show_progress)
 
 
-def _evaluate(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
+def _eval_stage(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) -> dict:
     from emergent.evaluate.run import evaluate
 
     adapter = run_dir / "train" / "adapter"
@@ -146,9 +146,9 @@ def _evaluate(cfg: RunConfig, run_dir: Path, show_progress: bool, resume: bool) 
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[RunConfig, Path, bool, bool], dict]] = {
-    "data": _build,
-    "train": _train,
-    "eval": _evaluate,
+    "data": _data_stage,
+    "train": _train_stage,
+    "eval": _eval_stage,
 }
 
 

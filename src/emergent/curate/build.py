@@ -81,7 +81,7 @@ def build(cfg: RunConfig, out: Path, show_progress: bool = True) -> dict:
     if partial.exists():
         shutil.rmtree(partial)  # left by a killed build
     partial.mkdir()
-    manifest = _build(cfg, partial, show_progress)
+    manifest = _build_into(cfg, partial, show_progress)
     shutil.rmtree(partial / "_work")
     if out.exists():
         old = out.with_name(f".{out.name}.old")
@@ -275,7 +275,8 @@ def _pass2(
     buckets.finish([dst / "phases" / f"{p.name}.parquet" for p in cfg.curriculum.phases] + [dst / VALIDATION_FILE])
 
 
-def _build(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
+def _build_into(cfg: RunConfig, dst: Path, show_progress: bool) -> dict:
+    """Both passes into `dst` (a partial folder `build` swaps in when the build is complete)."""
     cur = cfg.curate
     work = dst / "_work"
     work.mkdir()

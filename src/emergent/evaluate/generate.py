@@ -89,9 +89,9 @@ class LocalGenerator:
     @contextlib.contextmanager
     def _merged(self, use_adapter: bool) -> Iterator[None]:
         """Generate with the LoRA weights folded into the base weights, then put the base weights back
-        bit for bit. Unmerged, every projection runs two more small matmuls and PEFT's per-call Python:
-        about 1.8x slower generation on a CPU (bench/eval_generation.py). Subtracting the delta again
-        would leave rounding in bf16 base weights, so the originals are kept and copied back instead."""
+        bit for bit. Unmerged, every projection runs two more small matmuls and PEFT's per-call Python
+        (measured: bench/RESULTS.md, "Generation with the adapter"). Subtracting the delta again would
+        leave rounding in bf16 base weights, so the originals are kept and copied back instead."""
         import torch
 
         if not (use_adapter and self.has_adapter):

@@ -145,7 +145,7 @@ def composition_section(r: RunResults) -> str:
     chart = svg.range_bars(rows, label="composition against targets")
     legend = svg.legend([("in target range", "#2bb39a"), ("outside range", "#e8744f"), ("target band", "#bfe9df")])
     before = m.composition_before_dedup if m else {}
-    # Builds since session 8 say how much of each bucket the classifier chose rather than the config.
+    # A manifest may say how much of each bucket the classifier chose rather than the config; older ones do not.
     split = any(c.predicted is not None for c in comp.values())
     trs = []
     for bucket, share, lo, hi, status in rows:

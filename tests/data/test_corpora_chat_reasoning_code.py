@@ -1,4 +1,5 @@
-"""Named corpus readers, part A, on the real files of ../shared/data (configs/corpora.yaml).
+"""Named corpus readers for chat, support, reasoning, ethics and code corpora, on the real files of
+../shared/data (configs/corpora.yaml).
 
 Each corpus is ingested whole; the number of records in its files is counted here with the standard
 library, independently of emergent's readers, and must equal accepted + quarantined.

@@ -1,4 +1,5 @@
-"""Named corpus readers, part B, on the real corpora: every row accounted for, every record valid, gold kept.
+"""Named corpus readers for tool use, APIs, arguments, instructions and task dialogues, on the real
+corpora: every row accounted for, every record valid, gold kept.
 
 Counts are taken here independently of the formats (json/csv/zipfile straight from the files), so a
 format that drops or invents rows fails.
