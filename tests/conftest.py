@@ -24,18 +24,6 @@ def tokenizer_dir() -> Path:
     return TOKENIZER_DIR
 
 
-def single_torch_thread():
-    """The tiny model's matrices are too small to share across threads; on a busy machine two threads
-    spend most of their time waiting on each other (5x slower measured with load average 6).
-    Packages of tiny-model tests make it an autouse fixture of their own."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build_tiny_llama(target: Path, seed: int = 0) -> Path:
     """A 2-layer random Llama with SmolLM2's real tokenizer, saved as an ordinary HF folder."""
     import shutil

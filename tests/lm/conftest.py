@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import single_torch_thread
+from torch_threads import single_torch_thread
 
 one_torch_thread = pytest.fixture(autouse=True, scope="package")(single_torch_thread)

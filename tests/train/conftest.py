@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import single_torch_thread
 from emergent.config import parse_config
 from emergent.data.store import write_conversations
 from emergent.schema import make_conversation, tool_call
+from torch_threads import single_torch_thread
 
 PHASES = {
     "phase1_foundation": ["technical", "factual", "tool_use", "instructional"],
@@ -106,7 +106,7 @@ def phase_dir(tmp_path: Path) -> Path:
     return write_phases(tmp_path / "data")
 
 
-# The tiny model's tests run on one torch thread (tests/conftest.py: single_torch_thread).
+# The tiny model's tests run on one torch thread (tests/torch_threads.py).
 one_torch_thread = pytest.fixture(autouse=True, scope="package")(single_torch_thread)
 
 
