@@ -53,7 +53,7 @@ def stage_line(stage: str, summary: dict, run_dir: Path) -> str:
         parts = [
             f"{label.split(' (')[0]} {b.mean:.2f} → {a.mean:.2f}"
             + (f" ({d.text(2)})" if d.lo is not None else "")
-            + (" [unvalidated scorer]" if UNVALIDATED in label else "")
+            + (" (register scorer unvalidated)" if UNVALIDATED in label else "")
             for label, b, a, d, _ in rows[:2]
             if a.mean is not None and b.mean is not None
         ]
