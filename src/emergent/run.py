@@ -176,13 +176,16 @@ def run_pipeline(
     show_progress: bool = True,
     on_stage: Callable[[str, str], None] | None = None,
     report: bool = True,
+    stages: tuple[str, ...] = STAGES,
 ) -> RunOutcome:
     """Run data → train → eval into cfg.output_dir, reusing finished stages, then write model card and report.
 
     `skip` names stages not to run at all (their existing outputs are used as they are); `fresh` re-runs
     every stage that is not skipped. A stage interrupted under the same config continues by itself;
     `resume` also continues a training folder this ledger knows nothing about (made by `emergent train`).
-    `report=False` leaves out the model card and report (a study's shared data build has neither).
+    `report=False` leaves out the model card and report (a study's shared data build has neither);
+    `stages` limits the run to some stages (a study builds the data once, then trains and evaluates each
+    member): the others are neither run nor reported.
     A failing stage stops the run (later stages are marked skipped) and is returned in `outcome.error`; the
     report is still written so what did finish can be inspected.
     """
@@ -196,7 +199,7 @@ def run_pipeline(
     results: list[StageResult] = []
     upstream_ran = False
     error: Exception | None = None
-    for stage in STAGES:
+    for stage in stages:
         if error is not None:
             results.append(StageResult(stage, "skipped", note="an earlier stage failed"))
             continue

@@ -124,7 +124,8 @@ def run_study(
     root = Path(root_cfg.output_dir)
     data = run_pipeline(
         root_cfg,
-        skip=skip | {"train", "eval"},
+        skip=skip,
+        stages=("data",),
         fresh=fresh,
         show_progress=show_progress,
         on_stage=on_stage,
@@ -140,7 +141,8 @@ def run_study(
         _link_data(m, root / "data")
         result = run_pipeline(
             m.cfg,
-            skip=skip | {"data"},
+            skip=skip,
+            stages=("train", "eval"),
             fresh=fresh or data_rebuilt,
             resume=resume,
             show_progress=show_progress,

@@ -92,6 +92,8 @@ def test_study_runs_every_member_on_one_build_and_resumes_after_a_kill(tmp_path:
     result = CliRunner().invoke(app, ["run", str(config), "--no-progress"], env={"COLUMNS": "300"})
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "continued an interrupted run" in result.output
+    # The root reports the shared build only, each member its training and evaluation: nothing "skipped".
+    assert "skipped" not in result.output and "--skip" not in result.output
     assert (run / "runs/curriculum-seed0/train/adapter/adapter_model.safetensors").read_bytes() == first_adapter
     stages = json.loads((run / "stages.json").read_text())
     assert set(stages) == {"data"}  # the root holds the shared build only

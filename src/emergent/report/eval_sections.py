@@ -246,27 +246,23 @@ def dialogues_card(r: RunResults) -> str:
     if not d or not d.get("sides"):
         return ""
     per_side: dict[str, dict[str, Any]] = d["sides"]
-    sides = [s for s in per_side if s in r.eval.sides and not s.endswith("no_history")]
-    sides = [s for s in sides if s != "no_history"] or list(per_side)
+    sides = [s for s in per_side if s in r.eval.sides and not s.endswith("no_history")] or list(per_side)
     history: dict[str, dict[str, Any]] = d.get("history_effect") or {}
+    with_history = [s for s in sides if s in history]  # sides whose no-history control was generated
+    blank = [""] * len(with_history)
     rows = []
     for kind in d.get("kinds") or {}:
         row = [escape(kind.replace("_", " "))] + [_with_n(_estimate(per_side[s].get(kind))) for s in sides]
         row += [
-            _with_n(_estimate(history[s][kind].get("difference"))) if kind in history[s] else na()
-            for s in sides
-            if s in history
+            _with_n(_estimate(history[s][kind].get("difference"))) if kind in history[s] else na() for s in with_history
         ]
         rows.append(row)
-    for key, label in (("retest_consistency", "retest: right again, of right first"),):
-        rows.append([escape(label)] + [_with_n(_estimate(per_side[s].get(key))) for s in sides] + [""] * len(history))
+    retest = [_with_n(_estimate(per_side[s].get("retest_consistency"))) for s in sides]
+    rows.append([escape("retest: right again, of right first"), *retest, *blank])
     cost = [_estimate((per_side[s].get("transition_cost") or {}).get("difference")) for s in sides]
-    rows.append(
-        [escape("transition cost: fresh − after other turns")]
-        + [_with_n(c) if c is not None else na() for c in cost]
-        + [""] * len([s for s in sides if s in history])
-    )
-    headers = ["", *sides] + [f"{s}: with − without history" for s in sides if s in history]
+    cost_cells = [_with_n(c) if c is not None else na() for c in cost]
+    rows.append([escape("transition cost: fresh − after other turns"), *cost_cells, *blank])
+    headers = ["", *sides] + [f"{s}: with − without history" for s in with_history]
     family = [PairedTest.model_validate(t) for t in (d.get("tests") or {}).get("family") or []]
     decided = [t for t in family if (t.verdict or "").split(" (")[0] not in ("no verdict", "not significant")]
     return card(
