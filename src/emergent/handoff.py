@@ -423,6 +423,7 @@ class Confusion(Record):
 class RangeSide(Estimate):
     per_context: dict[str, Estimate] = Field(default_factory=dict)
     style_hit: Estimate | None = None
+    fit: Estimate | None = None
     confusion: Confusion | None = None
 
 

@@ -137,7 +137,7 @@ def test_the_table_matches_a_hand_computation_and_dedups_the_shared_base(study):
     assert by["lr10-seed0"].primary.mean == 1.0 or by["lr10-seed0"].primary.mean > by["lr10-seed1"].primary.mean
     # Every secondary metric for every system, with n; training cost for adapters only.
     for s in c.systems:
-        assert set(s.secondary) == {"range", "consistency", "transitions", "collapse", "depth", "dialogues"}
+        assert set(s.secondary) == {"range", "fit", "consistency", "transitions", "collapse", "depth", "dialogues"}
         assert s.secondary["range"].n > 0
     assert by["base"].training is None
     t = by["lr10-seed0"].training
@@ -167,7 +167,7 @@ def test_every_figure_equals_the_runs_own_eval_json_at_its_samples_and_seed(stud
 
 def test_holm_runs_over_every_system_and_metric_with_no_verdict_below_min_n(study):
     c = compare_runs([study["seed0"], study["seed1"]], samples=300)
-    metrics = {"primary", "range", "consistency", "transitions", "collapse", "dialogues"}
+    metrics = {"primary", "range", "fit", "consistency", "transitions", "collapse", "dialogues"}
     assert {d.metric for d in c.differences} == metrics and len(c.differences) == 2 * len(metrics)
     counted = [d for d in c.differences if d.n >= stats.MIN_N and d.p is not None]
     ps = sorted(d.p for d in counted)

@@ -53,8 +53,8 @@ def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, ti
         for side in ("base", "adapter", "difference"):
             assert len(result[metric][side]["ci95"]) == 2, (metric, side)
         assert "mean" in result[metric]["adapter"]
-    # The register metrics cover the contexts the style scorer knows (it has no "instructional" prototype).
-    assert set(result["range"]["base"]["per_context"]) == set(load_config(config).eval.contexts) - {"instructional"}
+    # The register metrics cover every suite context: the scorer knows all nine registers.
+    assert set(result["range"]["base"]["per_context"]) == set(load_config(config).eval.contexts)
     assert "ci95" in result["collapse"]["adapter"]["context_predictability"]
     assert result["sides"] == ["base", "adapter"] and result["decoding"]["do_sample"] is False
     assert result["contamination"]["contaminated"] == [first_technical.id]
@@ -203,3 +203,14 @@ def test_eval_prototypes_rebuilds_from_a_data_folder(tmp_path: Path):
     assert sorted(protos.contexts) == sorted(STYLED)
     scores = StyleScorer(protos).score([STYLED["tool_use"][0], STYLED["creative"][1]])
     assert [s["context"] for s in scores] == ["tool_use", "creative"]
+
+
+def test_eval_prototypes_builds_from_the_written_set_without_data(tmp_path):
+    from emergent.evaluate.scorer import Prototypes
+
+    out = tmp_path / "written.npz"
+    res = runner.invoke(app, ["eval", "prototypes", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    protos = Prototypes.load(out)
+    assert protos.meta["built_from"] == "written" and protos.head_input == "embedding"
+    assert len(protos.contexts) == 9

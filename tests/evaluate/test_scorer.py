@@ -7,11 +7,13 @@ from emergent.evaluate.config import EvalConfig
 from emergent.evaluate.scorer import Prototypes, StyleScorer
 
 
-def test_shipped_prototypes_cover_the_suite_contexts_and_record_their_sources():
+def test_shipped_prototypes_cover_the_suite_contexts_and_record_how_they_were_built():
     p = Prototypes.load("default")
-    # Every context but "instructional", whose items are all decided by checks (IFEval), not by register.
-    assert set(p.contexts) == set(EvalConfig().contexts) - {"instructional"}
-    assert p.centroids.shape[1] == 384 and p.meta["sources"]["empathetic"] == ["counsel_chat", "counsel_chat_opening"]
+    # Every suite context: instructional too, a register of its own (how-to replies) even though the
+    # suite's instructional items are decided by their IFEval checks.
+    assert set(p.contexts) == set(EvalConfig().contexts)
+    assert p.centroids.shape[1] == 384 and p.meta["built_from"] == "written"
+    assert set(p.meta["validation"]) >= {"corpora", "labelled_test", "labelled_dev"}
 
 
 def test_a_perfectly_styled_set_scores_high_and_identical_replies_collapse():

@@ -315,18 +315,21 @@ def style_command(
 
 @eval_app.command("prototypes")
 def prototypes_command(
-    data: Path = typer.Argument(..., help="A built data folder (RUN/data) or a folder of conversation shards"),
+    data: Path | None = typer.Argument(
+        None, help="A built data folder (RUN/data) to build from; omitted: the shipped hand-written build set"
+    ),
     out: Path = typer.Option(..., "-o", "--out", help="Where to write the .npz (then set eval.prototypes to it)"),
     per_context: int = typer.Option(600, "--per-context", help="Assistant replies used per context"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Rebuild the style scorer's per-context prototypes from the assistant side of curated data."""
-    from emergent.evaluate.prototypes import texts_from_data
+    """Rebuild the register scorer's per-context prototypes: from the hand-written build set (the shipped
+    default), or from the assistant side of curated data (circular if you evaluate on what you trained on)."""
+    from emergent.evaluate.prototypes import texts_from_data, texts_from_written
     from emergent.evaluate.scorer import build_prototypes
 
     try:
-        texts = texts_from_data(data, per_context, seed)
-        protos = build_prototypes(texts, seed=seed, meta={"built_from": str(data)})
+        texts = texts_from_data(data, per_context, seed) if data else texts_from_written()
+        protos = build_prototypes(texts, seed=seed, meta={"built_from": str(data) if data else "written"})
     except (FileNotFoundError, ValueError) as err:
         _fail(err)
     protos.save(out)

@@ -36,6 +36,7 @@ SEED_SUFFIX = re.compile(r"^(?P<variant>.+?)[-_.]seed[-_]?(?P<seed>\d+)$")
 # The secondary metrics of eval.json: key, label, +1 when higher is better (-1 when lower is).
 SECONDARY = {
     "range": ("range (context hit rate)", 1),
+    "fit": ("register fit (on topic, own words)", 1),
     "consistency": ("consistency (min over turns)", 1),
     "transitions": ("transition: turns to switch", -1),
     "collapse": ("collapse: context predictability", 1),
@@ -386,7 +387,7 @@ def _styled(system: System, known: list[str]) -> list[dict[str, Any]]:
     from emergent.evaluate.run import STYLE_KEYS, STYLED_KINDS, add_style
 
     rows = [r for r in system.rows if r.get("kind", "prompt") in STYLED_KINDS and r.get("context") in known]
-    if any(not all(k in r for k in STYLE_KEYS) for r in rows):
+    if any(not all(k in r for k in (*STYLE_KEYS, "fit")) for r in rows):
         from emergent.evaluate.scorer import StyleScorer
 
         add_style(rows, StyleScorer((system.runs[0].eval.get("scorer") or {}).get("prototypes") or "default"))
@@ -399,6 +400,7 @@ def _secondary_scores(rows: list[dict[str, Any]], seed: int) -> dict[str, dict[s
     correct, _, _ = M.context_predictability(rows, seed)
     return {
         "range": M.range_scores(rows),
+        "fit": M.fit_scores(rows),
         "consistency": M.consistency_scores(rows),
         "transitions": {k: v["turns_to_switch"] for k, v in trans.items()},
         "collapse": {k: float(v) for k, v in correct.items()},
@@ -535,6 +537,7 @@ def _system_figures(
         per_context={c: _figure(v) for c, v in (p.get("per_context") or {}).items()},
         secondary={
             "range": _figure(side_m["range"]),
+            "fit": _figure(side_m["range"]["fit"]),
             "consistency": _figure(side_m["consistency"]),
             "transitions": _figure(side_m["transitions"]),
             "collapse": _figure(side_m["collapse"]["context_predictability"]),

@@ -57,6 +57,11 @@ def range_scores(turns: list[Turn]) -> dict[str, float]:
     return {t["id"]: float(t["predicted"] == t["context"]) for t in prompt_turns(turns)}
 
 
+def fit_scores(turns: list[Turn]) -> dict[str, float]:
+    """Per prompt: 1 when the reply fits the request (scorer.register_fit); prompts it cannot judge are left out."""
+    return {t["id"]: float(bool(t["fit"])) for t in prompt_turns(turns) if t.get("fit") is not None}
+
+
 def behavioural_range(turns: list[Turn], contexts: list[str], n: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Appropriateness: hit rate of the expected context, per context, with the confusion matrix."""
     pts = prompt_turns(turns)
@@ -65,6 +70,8 @@ def behavioural_range(turns: list[Turn], contexts: list[str], n: int = 1000, see
         c: bootstrap([float(t["predicted"] == c) for t in pts if t["context"] == c], n, seed) for c in contexts
     }
     out["style_hit"] = bootstrap([float(bool(t.get("style_hit"))) for t in pts], n, seed)
+    # Register fit (scorer.register_fit): the register plus this request's topic in words of its own.
+    out["fit"] = bootstrap([float(bool(t.get("fit"))) for t in pts if t.get("fit") is not None], n, seed)
     labels = sorted(set(contexts) | {t["predicted"] for t in pts})
     m = np.zeros((len(labels), len(labels)), dtype=int)
     for t in pts:

@@ -1,9 +1,11 @@
-"""Assistant-side texts per context from a built data folder, to rebuild the scorer's prototypes."""
+"""Assistant replies per context to build the register scorer's prototypes from: the hand-written build
+set shipped in evaluate/register/ (the default), or the assistant side of a built data folder."""
 
 from __future__ import annotations
 
 import json
 import random
+from importlib import resources
 from pathlib import Path
 
 from emergent.evaluate.config import EvalConfig
@@ -52,4 +54,29 @@ def texts_from_data(data: Path, per_context: int = 600, seed: int = 0) -> dict[s
         raise ValueError(
             f"{data}: fewer than 2 suite contexts with 4+ assistant replies — is it a curated data folder?"
         )
+    return out
+
+
+WRITTEN_FILES = ("written_a.jsonl", "written_b.jsonl")
+
+
+def written_replies() -> list[dict]:
+    """The hand-written build set: {id, context, request, reply, note} rows, written for this project.
+
+    None of it comes from a corpus, so the scorer built from it has never seen the replies of any corpus a
+    config trains on, nor the suite's: every validation on those is out of source (bench/register/).
+    """
+    folder = resources.files("emergent.evaluate").joinpath("register")
+    rows = []
+    for name in WRITTEN_FILES:
+        with folder.joinpath(name).open(encoding="utf-8") as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return rows
+
+
+def texts_from_written() -> dict[str, list[str]]:
+    """{context: replies} of the hand-written build set."""
+    out: dict[str, list[str]] = {}
+    for r in written_replies():
+        out.setdefault(r["context"], []).append(r["reply"])
     return out

@@ -23,7 +23,7 @@ from emergent.evaluate.config import EvalConfig, suite_limits
 from emergent.evaluate.contamination import contamination
 from emergent.evaluate.dialogue import dialogues as dialogue_figures
 from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
-from emergent.evaluate.scorer import StyleScorer
+from emergent.evaluate.scorer import StyleScorer, boilerplate_words, register_fit
 from emergent.evaluate.suite import Item, Suite, load_suite
 from emergent.handoff import write_eval_result
 from emergent.progress import counter_progress
@@ -118,6 +118,16 @@ def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str,
     )
     for r, s in zip(todo, scores, strict=True):
         r.update(predicted=s["context"], probs=s["probs"], style_hit=s["style_hit"], profile=s["profile"])
+    prompts: dict[str, set[str]] = {}
+    for r in rows:
+        prompts.setdefault(r["context"], set()).add(r.get("prompt") or "")
+    boiler = boilerplate_words(prompts)
+    for r in rows:
+        if "fit" not in r:
+            expected = r["context"] if r["context"] in known else None
+            r["fit"] = register_fit(
+                r["response"], r.get("prompt") or "", expected, r["predicted"], boiler[r["context"]]
+            )
     return rows
 
 
@@ -153,6 +163,7 @@ def _secondary_tests(base: list[dict[str, Any]], adapter: list[dict[str, Any]], 
     tb, ta = M.transition_scores(base), M.transition_scores(adapter)
     pairs = {
         "range": (M.range_scores(base), M.range_scores(adapter), 1),
+        "fit": (M.fit_scores(base), M.fit_scores(adapter), 1),
         "consistency": (M.consistency_scores(base), M.consistency_scores(adapter), 1),
         "transitions": (
             {k: v["turns_to_switch"] for k, v in tb.items()},

@@ -116,9 +116,10 @@ _FORMAT_WORDS = set(
 )
 
 
-def on_topic(reply: str, prompt: str, min_shared: int = 1) -> Result:
-    """The reply names at least `min_shared` of the prompt's topic words (5+ letters, not constraint wording)."""
-    topic = {w for w in words(prompt) if len(w) >= 5 and w not in _FORMAT_WORDS}
+def on_topic(reply: str, prompt: str, min_shared: int = 1, ignore: frozenset[str] = frozenset()) -> Result:
+    """The reply names at least `min_shared` of the prompt's topic words (5+ letters, not constraint wording,
+    not in `ignore`)."""
+    topic = {w for w in words(prompt) if len(w) >= 5 and w not in _FORMAT_WORDS and w not in ignore}
     tokens = words(reply)
     shared = {w for w in topic if _mentions(tokens, w)}
     ok = len(shared) >= min(min_shared, len(topic)) and bool(tokens)
