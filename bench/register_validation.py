@@ -27,7 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import eval_corpora  # noqa: E402
 from emergent.evaluate.prototypes import texts_from_written  # noqa: E402
-from emergent.evaluate.scorer import Prototypes, StyleScorer, build_prototypes, register_fit  # noqa: E402
+from emergent.evaluate.run import add_style  # noqa: E402
+from emergent.evaluate.scorer import Prototypes, StyleScorer, build_prototypes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "bench" / "register" / "labelled.jsonl"
@@ -96,7 +97,8 @@ def labelled(scorer: StyleScorer, path: Path) -> dict:
     agreement of the scorer's fit with the hand-labelled fit: the test half first (never looked at while
     the scorer was built or tuned), then the dev half (used to choose the feature weight), then both."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    scored = scorer.score([r["response"] for r in rows])
+    # The evaluation's own path (add_style): the prediction and the fit, boilerplate words included.
+    scored = add_style([{k: r[k] for k in ("id", "context", "prompt", "response")} for r in rows], scorer)
     out = {}
     for name, keep in (("test", {"test"}), ("dev", {"dev"}), ("all", {"test", "dev"})):
         pairs = [(r, s) for r, s in zip(rows, scored, strict=True) if r.get("batch", "test") in keep]
@@ -106,19 +108,14 @@ def labelled(scorer: StyleScorer, path: Path) -> dict:
 
 
 def _labelled_subset(name: str, pairs: list[tuple[dict, dict]], scorer: StyleScorer) -> dict:
-    known = set(scorer.contexts)
-    reg = [(r["register"], s["context"]) for r, s in pairs if r["register"] != "none"]
+    reg = [(r["register"], s["predicted"]) for r, s in pairs if r["register"] != "none"]
     out = confusion(name, [t for t, _ in reg], [p for _, p in reg], scorer.contexts)
     out["none"] = sum(r["register"] == "none" for r, _ in pairs)
     out["by_side"] = {}
     for side in sorted({r["side"] for r, _ in pairs}):
-        sp = [(r["register"], s["context"]) for r, s in pairs if r["side"] == side and r["register"] != "none"]
+        sp = [(r["register"], s["predicted"]) for r, s in pairs if r["side"] == side and r["register"] != "none"]
         out["by_side"][side] = {"n": len(sp), "accuracy": round(sum(t == p for t, p in sp) / max(len(sp), 1), 4)}
-    fits = []
-    for r, s in pairs:
-        f = register_fit(r["response"], r["prompt"], r["context"] if r["context"] in known else None, s["context"])
-        if f is not None:
-            fits.append((bool(r["fits"]), f))
+    fits = [(bool(r["fits"]), s["fit"]) for r, s in pairs if s["fit"] is not None]
     agree = sum(a == b for a, b in fits) / max(len(fits), 1)
     tp = sum(a and b for a, b in fits)
     fp = sum(b and not a for a, b in fits)

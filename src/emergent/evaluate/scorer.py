@@ -135,9 +135,9 @@ def build_prototypes(
 ) -> Prototypes:
     """Fit the logistic head on every text's embedding and weighted style features.
 
-    C 1 and feature weight 0.1 were chosen on real corpus replies and the first half of the hand-labelled
-    generations, never on the second half (bench/RESULTS.md); the centroids
-    kept in the file are each context's mean embedding, for inspection only.
+    C 1 and feature weight 0.1 were chosen on real corpus replies and the dev half of the hand-labelled
+    generations, never on the test half (bench/RESULTS.md); the centroids kept in the file are each
+    context's mean embedding, for inspection only.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -189,38 +189,36 @@ def repetitive(text: str, min_bytes: int = 200, max_ratio: float = 0.2) -> bool:
     return len(data) >= min_bytes and len(zlib.compress(data)) / len(data) < max_ratio
 
 
+def common_words(texts: Sequence[str], share: float, min_letters: int = 1) -> frozenset[str]:
+    """Words (of `min_letters`+ letters) found in at least `share` of `texts`: a document frequency."""
+    from emergent.evaluate.checks.text import words
+
+    df: dict[str, int] = {}
+    for text in texts:
+        for w in {w for w in words(text) if len(w) >= min_letters}:
+            df[w] = df.get(w, 0) + 1
+    return frozenset(w for w, n in df.items() if n >= share * len(texts))
+
+
 @lru_cache(maxsize=1)
 def register_words() -> frozenset[str]:
     """Words of 5+ letters in at least 2 % of the hand-written build set's replies: the vocabulary of a
     register ("feelings", "function", "story"), which a canned reply shares with any request of its kind,
     so sharing one says nothing about this request."""
-    from emergent.evaluate.checks.text import words
     from emergent.evaluate.prototypes import written_replies
 
-    replies = [r["reply"] for r in written_replies()]
-    df: dict[str, int] = {}
-    for text in replies:
-        for w in {w for w in words(text) if len(w) >= 5}:
-            df[w] = df.get(w, 0) + 1
-    return frozenset(w for w, n in df.items() if n >= 0.02 * len(replies))
+    return common_words([r["reply"] for r in written_replies()], 0.02, min_letters=5)
 
 
 def boilerplate_words(
     prompts_by_context: dict[str, set[str]], share: float = 0.2, min_prompts: int = 10
 ) -> dict[str, frozenset[str]]:
     """Per context, the words in at least `share` of its distinct prompts: the wording of an item family
-    (EQ-Bench's "zero is a valid score"), not the topic of one request."""
-    from emergent.evaluate.checks.text import words
-
-    out = {}
-    for context, prompts in prompts_by_context.items():
-        df: dict[str, int] = {}
-        for p in prompts:
-            for w in set(words(p)):
-                df[w] = df.get(w, 0) + 1
-        enough = len(prompts) >= min_prompts
-        out[context] = frozenset(w for w, n in df.items() if enough and n >= share * len(prompts))
-    return out
+    (EQ-Bench's "zero is a valid score"), not the topic of one request. None below `min_prompts`."""
+    return {
+        context: common_words(list(prompts), share) if len(prompts) >= min_prompts else frozenset()
+        for context, prompts in prompts_by_context.items()
+    }
 
 
 def register_fit(
@@ -231,8 +229,9 @@ def register_fit(
 
     Register alone is what a fixed template per context reaches. Naming one of the request's own topic
     words (not a register word, see register_words) is what a canned reply cannot, and adding words the
-    prompt does not have is what an echo cannot; a reply looping on itself does not fit. `ignore`: more words that are not topic (e.g. the
-    boilerplate_words of the prompt's item family). None when the context is not one the scorer knows.
+    prompt does not have is what an echo cannot; a reply looping on itself does not fit. `ignore`: more
+    words that are not topic (the boilerplate_words of the prompt's item family). None when the context
+    is not one the scorer knows.
     """
     from emergent.evaluate.checks.text import on_topic, original
 
