@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One prepared GPU session (device machine, H100/H200): kernel and engine checks, a profile of the 8B step
-# eager vs compiled, then the 8B (and with RUN_1B=1 the 1B) throughput benchmarks, each lever its own side.
+# eager vs compiled, then the 8B (and with RUN_1B=1 the 1B) throughput benchmarks, each lever its own side;
+# `generation`: the evaluation's generator on CUDA (merged adapter, weights restored) and its speed.
 # Logs go to $OUT (or ./gpu-logs). Packages the machine lacks travel in .whl/ (list: bench/RESULTS.md).
-#   bash bench/gpu_session.sh [checks|profile|bench|all]   (default all; one device call runs at most 600 s,
+#   bash bench/gpu_session.sh [checks|profile|bench|generation|all]   (default all; one device call runs at most 600 s,
 #   so run "checks profile" in one call and "bench" in the next while the machine is warm)
 set -uo pipefail
 PARTS=" ${*:-all} "
@@ -44,4 +45,14 @@ if want bench; then
   timeout ${T8B:-420} python3 bench/train_throughput.py --gpu --shape 8b --examples 96 --gradient-checkpointing \
     --variants baseline,ours+nockpt+rows=2,ours+nockpt+rows=2+peftforward,ours+nockpt+rows=2+modelnorm,ours+nockpt+rows=2+liger,ours+nockpt+rows=3 2>&1 \
     | grep -v "Loading weights" | tee "$OUT/8b.log"
+fi
+# Evaluation generation on CUDA: the generator's checks, then base vs adapter (merged / unmerged) speed on
+# random-init SmolLM2-135M and Llama-3.2-1B shapes (fixed lengths: no end token).
+if want generation; then
+  timeout ${TGENCHECK:-180} python3 -m pytest -q -p no:cacheprovider tests/gpu/test_cuda_generation.py 2>&1 | tail -15 \
+    | tee "$OUT/generation-check.log"
+  for shape in smollm2-135m 1b; do
+    timeout ${TGEN:-150} python3 bench/eval_adapter_generation.py --device cuda --random-init $shape --prompts 64 --batch 32 \
+      --max-new-tokens 128 --rounds 2 2>&1 | grep -v "Loading weights" | tee "$OUT/generation-$shape.log"
+  done
 fi

@@ -10,6 +10,8 @@ figure is out of source. `--scorer shipped` scores with the prototypes the packa
 before column). `--write` saves the written build as src/emergent/evaluate/prototypes.npz.
 Prints per-context recall, macro recall and the confusion matrix for each set, and, on the labelled
 generations, how often the scorer's fit (register + on topic + own words) agrees with the hand label.
+With the second, blind reading of the same rows (bench/register/second_reading.jsonl) it prints the
+labellers' agreement (Cohen's kappa) and the scorer's accuracy on the rows both readers label alike.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from emergent.evaluate.scorer import Prototypes, StyleScorer, build_prototypes  
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "bench" / "register" / "labelled.jsonl"
+SECOND = ROOT / "bench" / "register" / "second_reading.jsonl"
 
 
 def _balanced(pairs: list[tuple[str, str]], cap: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -89,6 +92,43 @@ def corpora(scorer: StyleScorer, data: Path, per_context: int, rng: random.Rando
         by_source[f"{c}/{s}"].append(p == c)
     out["per_source"] = {k: {"n": len(v), "accuracy": round(sum(v) / len(v), 4)} for k, v in sorted(by_source.items())}
     print("per source: " + ", ".join(f"{k} {v['accuracy']:.0%} (n {v['n']})" for k, v in out["per_source"].items()))
+    return out
+
+
+def kappa(a: list, b: list) -> tuple[float, float]:
+    """Observed agreement and Cohen's kappa of two labellings of the same rows."""
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    ca, cb = Counter(a), Counter(b)
+    expected = sum(ca[k] * cb[k] for k in ca) / (n * n)
+    return round(observed, 4), round((observed - expected) / (1 - expected), 4) if expected < 1 else float("nan")
+
+
+def inter_rater(scorer: StyleScorer, path: Path, second: Path) -> dict:
+    """The second reader against the first (register and fit, per half), and the scorer's register accuracy
+    on the rows where both readers give the same register (a label two readers agree on is less likely noise)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    other = {r["lid"]: r for r in (json.loads(line) for line in second.read_text().splitlines() if line.strip())}
+    missing = [r["lid"] for r in rows if r["lid"] not in other]
+    if missing:
+        raise ValueError(f"{second}: no second label for {len(missing)} rows (first: {missing[0]})")
+    out: dict = {}
+    for name, keep in (("test", {"test"}), ("dev", {"dev"}), ("all", {"test", "dev"})):
+        sel = [r for r in rows if r.get("batch", "test") in keep]
+        reg = kappa([r["register"] for r in sel], [other[r["lid"]]["register"] for r in sel])
+        fit = kappa([r["fits"] for r in sel], [other[r["lid"]]["fits"] for r in sel])
+        agreed = [r for r in sel if r["register"] == other[r["lid"]]["register"] != "none"]
+        predicted = [s["context"] for s in scorer.score([r["response"] for r in agreed])]
+        acc = sum(p == r["register"] for p, r in zip(predicted, agreed, strict=True)) / max(len(agreed), 1)
+        out[name] = {
+            "n": len(sel),
+            "register_agreement": reg[0],
+            "register_kappa": reg[1],
+            "fit_agreement": fit[0],
+            "fit_kappa": fit[1],
+            "scorer_on_agreed": {"n": len(agreed), "accuracy": round(acc, 4)},
+        }
+        print(f"\n## second reader, {name}: {out[name]}")
     return out
 
 
@@ -160,6 +200,8 @@ def main() -> None:
         print(f"{args.data}: not found; corpus validation skipped")
     if args.labels.is_file():
         result["labelled"] = labelled(scorer, args.labels)
+        if SECOND.is_file():
+            result["inter_rater"] = inter_rater(scorer, args.labels, SECOND)
     if args.write:
         figures = {
             "corpora": result.get("corpora"),

@@ -272,7 +272,10 @@ def test_shipped_training_config_is_valid(shared_data: Path) -> None:
     assert {s.name for s in cfg.sources} >= {m.source for m in settings.mapped}
 
 
-def test_static_block_scores_like_its_training_features_and_survives_save_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize("piece_bag", [0.0, 3.0])
+def test_static_block_scores_like_its_training_features_and_survives_save_load(
+    tmp_path: Path, piece_bag: float
+) -> None:
     from emergent.curate.classifier_static import StaticVectors, tokenizer
 
     rng = np.random.default_rng(0)
@@ -285,9 +288,11 @@ def test_static_block_scores_like_its_training_features_and_survives_save_load(t
         "user: ok",
     ] * 4
     labels = ["creative", "empathetic", "analytical", "analytical", "creative"] * 4
-    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False)
+    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False, piece_bag=piece_bag)
     clf = Classifier.train(texts, labels, settings=settings, static=static, regularization_c=10.0)
     # Prediction gathers (table @ weights) rows instead of building the features: same numbers.
+    # The word-piece bag block adds its weights to those rows (it is scaled like the static mean).
+    assert clf.featurizer.n_bag == (static.table.shape[0] if piece_bag else 0)
     logits = clf.featurizer.transform(texts) @ clf.weights + clf.bias
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)

@@ -16,12 +16,15 @@ from emergent.schema import CATEGORIES
 ROWS = [json.loads(line) for line in HANDWRITTEN.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_every_bucket_has_80_requests_split_half_and_half() -> None:
+def test_every_bucket_has_a_fixed_test_half_and_at_least_as_many_training_requests() -> None:
     per = Counter((r["category"], r["split"]) for r in ROWS)
     for bucket in CATEGORIES:
         train, test = per[(bucket, "train")], per[(bucket, "test")]
-        assert train + test >= 80, bucket
-        assert abs(train - test) <= 1, (bucket, train, test)
+        # The test half (42-43 per bucket) was fixed when the set was written; later requests join
+        # the training half only (session 11 added 380), so the scores stay comparable.
+        assert test >= 42, (bucket, test)
+        assert train >= test - 1, (bucket, train, test)
+    assert sum(r["split"] == "test" for r in ROWS) == 422  # the scored half never changes
     assert len({r["id"] for r in ROWS}) == len(ROWS)
     assert all(r["reason"].strip() for r in ROWS)
     texts = [json.dumps(r["messages"], sort_keys=True) for r in ROWS]
@@ -61,19 +64,18 @@ def handwritten_test_scores() -> dict:
     return score_model(load_default_classifier(), read_handwritten(split="test"))
 
 
-# The goal. Not reached yet by either path (bench/RESULTS.md): strict, so the day a model
-# reaches it this test says so and the guard below can be raised to 0.85.
-@pytest.mark.xfail(
-    strict=True, reason="the shipped model measures 0.79 macro F1 on the hand-written test half (0.84 opt-in)"
-)
+# The goal, met since session 11 (0.874 macro F1 measured; bench/RESULTS.md): a retrained
+# model that drops below it fails here.
 def test_shipped_model_reaches_macro_085_on_the_handwritten_test_half(handwritten_test_scores: dict) -> None:
-    assert handwritten_test_scores["macro_f1"] >= 0.85
-
-
-def test_shipped_model_keeps_its_measured_macro_on_the_handwritten_test_half(handwritten_test_scores: dict) -> None:
     report = handwritten_test_scores
-    assert report["macro_f1"] >= 0.75, {k: round(v["recall"], 2) for k, v in report["per_class"].items()}
-    assert all(m["recall"] >= 0.6 for m in report["per_class"].values()), report["per_class"]
+    assert report["macro_f1"] >= 0.85, {k: round(v["recall"], 2) for k, v in report["per_class"].items()}
+
+
+def test_shipped_model_recalls_every_bucket_on_the_handwritten_test_half(handwritten_test_scores: dict) -> None:
+    # Weakest bucket measured: ethical 0.74 (session 11).
+    assert all(m["recall"] >= 0.7 for m in handwritten_test_scores["per_class"].values()), handwritten_test_scores[
+        "per_class"
+    ]
 
 
 def test_shipped_model_recognises_specialized_requests(handwritten_test_scores: dict) -> None:

@@ -9,6 +9,7 @@ real SmolLM2 generations of the suite, labelled by reading them (rules in bench/
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from emergent.evaluate.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ROOT / "bench" / "register" / "labelled.jsonl"
+SECOND = ROOT / "bench" / "register" / "second_reading.jsonl"
 REGISTERS = {
     "technical", "analytical", "tool_use", "factual", "instructional",
     "empathetic", "creative", "conversational", "ethical",
@@ -106,10 +108,27 @@ def test_hand_labelled_generations_are_well_formed():
     assert len({(r["side"], r["run"], r["id"]) for r in rows}) == len(rows)
 
 
+@pytest.mark.skipif(not SECOND.is_file(), reason="bench/register/second_reading.jsonl not present")
+def test_second_reading_covers_every_row_and_agrees_with_the_first():
+    """The blind second reading labels the same rows: a misaligned file (labels written against the wrong
+    rows, as a discarded first attempt was) agrees at chance level, so kappa guards the alignment too.
+    Measured: register kappa 0.94, fit kappa 0.84 over 360 rows (bench/RESULTS.md)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from register_validation import kappa
+
+    first = {r["lid"]: r for r in map(json.loads, LABELS.read_text().splitlines())}
+    second = {r["lid"]: r for r in map(json.loads, SECOND.read_text().splitlines())}
+    assert second.keys() == first.keys()
+    assert all(r["register"] in REGISTERS | {"none"} and isinstance(r["fits"], bool) for r in second.values())
+    lids = sorted(first)
+    assert kappa([first[i]["register"] for i in lids], [second[i]["register"] for i in lids])[1] >= 0.8
+    assert kappa([first[i]["fits"] for i in lids], [second[i]["fits"] for i in lids])[1] >= 0.7
+
+
 @pytest.mark.skipif(not LABELS.is_file(), reason="bench/register/labelled.jsonl not present")
 def test_out_of_source_accuracy_on_the_hand_labelled_test_half(scorer):
-    """Measured 73.8 % (n 141) when shipped (bench/RESULTS.md); below the 80 % goal, so the report keeps
-    marking every register figure unvalidated."""
+    """Measured 76.6 % (n 141) when shipped (bench/RESULTS.md, session 11); below the 80 % goal, so the
+    report keeps marking every register figure unvalidated."""
     from emergent.report.eval_sections import UNVALIDATED
 
     rows = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]

@@ -22,6 +22,14 @@ def test_code_json_and_tool_call_shape(styled):
     assert prose["json_valid"] == 0 and prose["code_block"] == 0
 
 
+def test_a_code_block_cut_off_before_its_closing_fence_is_still_a_code_block():
+    """Replies stop at max_new_tokens, often inside their code: the opening fence alone counts (session 11:
+    technical replies read as analytical or factual before, bench/RESULTS.md)."""
+    cut = style_features("Here is the function:\n\n```python\ndef area(base, height):\n    return base * height / 2\n")
+    assert cut["code_block"] == 1
+    assert style_features("Use three backticks to start a block.")["code_block"] == 0
+
+
 def test_lists_questions_hedging_and_sentiment():
     steps = style_features("1. Open the file.\n2. Read it.\n3. Close it.")
     assert steps["numbered_steps"] > 0 and steps["list_items"] > 0

@@ -145,7 +145,8 @@ def style_features(text: str) -> dict[str, float]:
     sentences = [s for s in _SENT.findall(text) if s.strip()]
     objs = _json_objects(text)
     vs = _vader().polarity_scores(text[:5000])["compound"] if text.strip() else 0.0
-    fences = len(_FENCE.findall(text)) // 2
+    # An opening fence alone counts: replies cut off at max_new_tokens often stop inside their code block.
+    fences = len(_FENCE.findall(text))
     return {
         "words": float(len(words)),
         "log_words": math.log1p(len(words)),
