@@ -98,6 +98,8 @@ def corpora(scorer: StyleScorer, data: Path, per_context: int, rng: random.Rando
 def kappa(a: list, b: list) -> tuple[float, float]:
     """Observed agreement and Cohen's kappa of two labellings of the same rows."""
     n = len(a)
+    if not n:
+        return 0.0, float("nan")
     observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
     ca, cb = Counter(a), Counter(b)
     expected = sum(ca[k] * cb[k] for k in ca) / (n * n)
@@ -156,16 +158,15 @@ def _labelled_subset(name: str, pairs: list[tuple[dict, dict]], scorer: StyleSco
         sp = [(r["register"], s["predicted"]) for r, s in pairs if r["side"] == side and r["register"] != "none"]
         out["by_side"][side] = {"n": len(sp), "accuracy": round(sum(t == p for t, p in sp) / max(len(sp), 1), 4)}
     fits = [(bool(r["fits"]), s["fit"]) for r, s in pairs if s["fit"] is not None]
-    agree = sum(a == b for a, b in fits) / max(len(fits), 1)
+    agree, k = kappa([a for a, _ in fits], [b for _, b in fits])
     tp = sum(a and b for a, b in fits)
     fp = sum(b and not a for a, b in fits)
     fn = sum(a and not b for a, b in fits)
     pa, pb = sum(a for a, _ in fits) / max(len(fits), 1), sum(b for _, b in fits) / max(len(fits), 1)
-    pe = pa * pb + (1 - pa) * (1 - pb)
     out["fit"] = {
         "n": len(fits),
-        "agreement": round(agree, 4),
-        "kappa": round((agree - pe) / (1 - pe), 4) if pe < 1 else None,
+        "agreement": agree,
+        "kappa": None if k != k else k,  # NaN when both sides are constant
         "precision": round(tp / max(tp + fp, 1), 4),
         "recall": round(tp / max(tp + fn, 1), 4),
         "hand_fit_rate": round(pa, 4),
