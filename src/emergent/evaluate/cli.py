@@ -101,7 +101,9 @@ def print_summary(result: dict[str, Any]) -> None:
         title="secondary: register metrics (mean [95 % CI]) — the register scorer is not validated out of source"
     )
     table.add_column("metric")
-    for side in [*result["sides"], "difference"] if "adapter" in result["sides"] else result["sides"]:
+    # Sides that answered the dialogues without history (no_history, ...) have no register metrics.
+    sides = [s for s in result["sides"] if s in result["range"]]
+    for side in [*sides, "difference"] if "adapter" in sides else sides:
         table.add_column(side if side != "difference" else "adapter − base")
     rows = [
         ("range (context hit rate) ↑", "range", lambda m: m),
@@ -111,20 +113,20 @@ def print_summary(result: dict[str, Any]) -> None:
         ("depth: Spearman(complexity, words) ↑", "depth", lambda m: m),
     ]
     for label, key, pick in rows:
-        cells = [_ci(pick(result[key][s])) + _n(pick(result[key][s])) for s in result["sides"]]
+        cells = [_ci(pick(result[key][s])) + _n(pick(result[key][s])) for s in sides]
         if "difference" in result[key]:
             cells.append(_ci(result[key]["difference"], "{:+.2f}") + _n(result[key]["difference"]))
-        elif "adapter" in result["sides"]:
+        elif "adapter" in sides:
             cells.append("–")
         table.add_row(label, *cells)
     h = result.get("heldout")
     if h:  # per-token loss on the build's validation set; its CI is over conversations
-        cells = [f"{h[s]['loss']:.3f}" for s in result["sides"]]
+        cells = [f"{h[s]['loss']:.3f}" if s in h else "–" for s in sides]
         if "difference" in h:
             cells.append(_ci(h["difference"], "{:+.4f}"))
         table.add_row(f"held-out loss ({h['examples']} conversations) ↓", *cells)
     console.print(table)
-    for side in result["sides"]:
+    for side in sides:
         per = result["range"][side]["per_context"]
         console.print(
             f"{side} per context: "
