@@ -144,6 +144,28 @@ def test_extends_reuses_a_base_config_with_its_own_relative_paths(tmp_path: Path
     assert cfg.sources[0].files == [tmp_path / "base" / "d.jsonl"]
 
 
+def test_source_overrides_change_one_inherited_source(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text("{}\n")
+    (tmp_path / "base.yaml").write_text(
+        "sources:\n  - {name: a, format: alpaca, path: d.jsonl, max_examples: 5}\n"
+        "  - {name: b, format: ibm_debater, path: d.jsonl, options: {per_side: 2}}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "extends: base.yaml\nsource_overrides: {b: {options: {rows_per_topic: 4}}, a: {max_examples: 9}}\n"
+    )
+    cfg = load_config(child)
+    a, b = cfg.sources
+    assert a.max_examples == 9 and b.options == {"per_side": 2, "rows_per_topic": 4}
+    assert a.files == [tmp_path / "d.jsonl"]
+    child.write_text("extends: base.yaml\nsource_overrides: {c: {max_examples: 1}}\n")
+    with pytest.raises(ConfigError, match=r"names \['c'\], which are not among the sources \['a', 'b'\]"):
+        load_config(child)
+    child.write_text("extends: base.yaml\nsource_overrides: {a: 3}\n")
+    with pytest.raises(ConfigError, match="must map a source name"):
+        load_config(child)
+
+
 def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")

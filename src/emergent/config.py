@@ -234,8 +234,9 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A config may start from another (`extends: corpora.yaml`) and override any section of it."""
     data = _read_yaml(path)
     parent = data.pop("extends", None)
+    overrides = data.pop("source_overrides", None)
     if parent is None:
-        return data
+        return _override_sources(data, overrides, path)
     base_path = (path.parent / parent).resolve()
     if base_path in seen:
         raise ConfigError(f"{path}: extends: {parent} forms a cycle — remove one of the `extends` keys")
@@ -247,7 +248,30 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
                 values = src[key] if isinstance(src[key], list) else [src[key]]
                 absolute = [v if Path(v).is_absolute() else str(base_path.parent / v) for v in values]
                 src[key] = absolute if isinstance(src[key], list) else absolute[0]
-    return _merge(base, data)
+    return _override_sources(_merge(base, data), overrides, path)
+
+
+def _override_sources(data: dict[str, Any], overrides: Any, path: Path) -> dict[str, Any]:
+    """`source_overrides: {NAME: {key: value}}` changes one source of the (inherited) list in place.
+
+    `sources:` in an extending config replaces the whole list, so without this a config that wants
+    one corpus read differently (more rows, other options) would have to copy all of them.
+    """
+    if overrides is None:
+        return data
+    if not isinstance(overrides, dict) or not all(isinstance(v, dict) for v in overrides.values()):
+        raise ConfigError(f"{path}: source_overrides must map a source name to the keys it changes")
+    sources = {s.get("name"): s for s in data.get("sources") or [] if isinstance(s, dict)}
+    unknown = sorted(set(overrides) - set(sources))
+    if unknown:
+        raise ConfigError(
+            f"{path}: source_overrides names {unknown}, which are not among the sources {sorted(sources)}"
+        )
+    for name, change in overrides.items():
+        if "name" in change:
+            raise ConfigError(f"{path}: source_overrides.{name} cannot rename a source")
+        sources[name].update(_merge(sources[name], change))
+    return data
 
 
 def load_config(path: str | Path) -> RunConfig:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from emergent.config import parse_config
 from emergent.curate.classifier import (
     DEFAULT_MODEL,
+    FORMAT_VERSION,
     Classifier,
     FeatureSettings,
     evaluate,
@@ -272,35 +273,120 @@ def test_shipped_training_config_is_valid(shared_data: Path) -> None:
     assert {s.name for s in cfg.sources} >= {m.source for m in settings.mapped}
 
 
-@pytest.mark.parametrize("piece_bag", [0.0, 3.0])
-def test_static_block_scores_like_its_training_features_and_survives_save_load(
-    tmp_path: Path, piece_bag: float
-) -> None:
+def _random_static(dims: int = 8):
     from emergent.curate.classifier_static import StaticVectors, tokenizer
 
     rng = np.random.default_rng(0)
-    static = StaticVectors(rng.normal(size=(tokenizer().get_vocab_size(), 8)).astype(np.float32))
+    return StaticVectors(rng.normal(size=(tokenizer().get_vocab_size(), dims)).astype(np.float32))
+
+
+@pytest.mark.parametrize(("piece_bag", "head"), [(0.0, 0), (3.0, 0), (0.0, 20), (3.0, 20)])
+def test_static_block_scores_like_its_training_features_and_survives_save_load(
+    tmp_path: Path, piece_bag: float, head: int
+) -> None:
+    static = _random_static()
     texts = [
         "user: write a sonnet about rain",
         "user: my dog died and I feel empty",
         "user: 2 + 2?",
         "",
         "user: ok",
+        "user: Summarise this passage.\n" + "The river rose all night and the town slept. " * 20,
     ] * 4
-    labels = ["creative", "empathetic", "analytical", "analytical", "creative"] * 4
-    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False, piece_bag=piece_bag)
+    labels = ["creative", "empathetic", "analytical", "analytical", "creative", "instructional"] * 4
+    settings = FeatureSettings(
+        n_features_log2=10, static_dims=8, hashed_ngrams=False, piece_bag=piece_bag, request_head_chars=head
+    )
     clf = Classifier.train(texts, labels, settings=settings, static=static, regularization_c=10.0)
     # Prediction gathers (table @ weights) rows instead of building the features: same numbers.
-    # The word-piece bag block adds its weights to those rows (it is scaled like the static mean).
+    # The word-piece bag block adds its weights to those rows (it is scaled like the static mean);
+    # the request-head block does the same with its own weights over the head.
     assert clf.featurizer.n_bag == (static.table.shape[0] if piece_bag else 0)
+    assert clf.featurizer.n_head == ((8 + clf.featurizer.n_bag) if head else 0)
     logits = clf.featurizer.transform(texts) @ clf.weights + clf.bias
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
     assert np.abs(clf.probabilities(texts) - expected).max() < 1e-5
     loaded = Classifier.load(clf.save(tmp_path / "static.npz"))
+    assert loaded.settings == settings and loaded.settings.request_head_chars == head
     # int8 table and float16 weights: probabilities move a little, the decisions do not.
     assert [c for c, _ in loaded.predict(texts)] == [c for c, _ in clf.predict(texts)]
     assert np.abs(loaded.probabilities(texts) - clf.probabilities(texts)).max() < 2e-2
+
+
+def test_request_head_block_reads_only_the_first_chars_of_the_user_side() -> None:
+    static = _random_static()
+    settings = FeatureSettings(
+        n_features_log2=10, static_dims=8, hashed_ngrams=False, piece_bag=3.0, request_head_chars=28
+    )
+    instruction = "user: Rewrite this email politely."  # 28 characters after the role prefix
+    texts = [
+        instruction + "\nDear team, the sprint is late again and I am tired of it.",
+        instruction + "\nHi all, quick reminder: quarterly taxes are due on Friday.",
+        "user: Translate this email to French.\nDear team, the sprint is late again and I am tired of it.",
+        "system: You are terse.\n" + instruction + "\nassistant: Sure.",
+    ]
+    labels = ["instructional", "creative"]
+    from emergent.curate.classifier import Featurizer
+
+    featurizer = Featurizer(settings, static)
+    heads = featurizer.heads(texts)
+    assert heads[0] == heads[1] == heads[3] == "Rewrite this email politely."
+    assert heads[2] != heads[0]
+    # Only the head block's weights are non-zero: the score must ignore everything after the head.
+    rng = np.random.default_rng(1)
+    weights = np.zeros((featurizer.n_features, len(labels)), dtype=np.float32)
+    weights[featurizer.n_features - featurizer.n_head :] = rng.normal(size=(featurizer.n_head, len(labels)))
+    clf = Classifier(labels, weights, np.zeros(len(labels)), settings, static=static)
+    p = clf.probabilities(texts)
+    assert np.abs(p[0] - p[1]).max() < 1e-6 and np.abs(p[0] - p[3]).max() < 1e-6
+    assert np.abs(p[0] - p[2]).max() > 1e-3
+    # Training features agree: the head columns of texts sharing a head are equal.
+    X = featurizer.transform(texts).toarray()[:, featurizer.n_features - featurizer.n_head :]
+    assert np.array_equal(X[0], X[1]) and not np.array_equal(X[0], X[2])
+
+
+def test_request_head_needs_the_static_block() -> None:
+    from emergent.curate.classifier import Featurizer
+
+    with pytest.raises(ValueError, match="request_head_chars needs the static block"):
+        Featurizer(FeatureSettings(n_features_log2=10, request_head_chars=300))
+
+
+def _rewrite_meta(path: Path, **changes) -> None:
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta.update(changes)
+    arrays["meta"] = np.array(json.dumps(meta))
+    with open(path, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def test_model_file_of_an_unreadable_format_is_refused_with_retrain_message(tmp_path: Path) -> None:
+    texts = ["user: write a poem", "user: fix my code", "user: how far is the moon"] * 3
+    labels = ["creative", "technical", "factual"] * 3
+    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False, request_head_chars=10)
+    path = Classifier.train(texts, labels, settings=settings, static=_random_static()).save(tmp_path / "m.npz")
+    assert json.loads(str(np.load(path)["meta"]))["format_version"] == FORMAT_VERSION == 7
+    _rewrite_meta(path, format_version=5)
+    with pytest.raises(ValueError, match=f"classifier format 5 is not {FORMAT_VERSION} — retrain it"):
+        Classifier.load(path)
+
+
+def test_format_6_model_without_the_head_setting_still_loads(tmp_path: Path) -> None:
+    # Version 6 is version 7 without the head block; the shipped model may be one.
+    texts = ["user: write a poem", "user: fix my code", "user: how far is the moon"] * 3
+    labels = ["creative", "technical", "factual"] * 3
+    settings = FeatureSettings(n_features_log2=10, static_dims=8, hashed_ngrams=False, piece_bag=3.0)
+    clf = Classifier.train(texts, labels, settings=settings, static=_random_static())
+    path = clf.save(tmp_path / "m.npz")
+    old = settings.model_dump()
+    del old["request_head_chars"]
+    _rewrite_meta(path, format_version=6, settings=old)
+    loaded = Classifier.load(path)
+    assert loaded.settings.request_head_chars == 0
+    assert [c for c, _ in loaded.predict(texts)] == [c for c, _ in clf.predict(texts)]
 
 
 def test_classify_cli_embedding_path_keeps_the_interface_and_prints_its_rate(tmp_path: Path) -> None:

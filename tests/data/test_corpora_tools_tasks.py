@@ -18,6 +18,7 @@ import pytest
 
 from emergent.config import load_config
 from emergent.data.config import IngestConfig, SourceConfig
+from emergent.data.formats import ibm_debater
 from emergent.data.formats.apibench import parse_fields
 from emergent.data.formats.bfcl_calls import json_schema
 from emergent.data.ingest import IngestStream
@@ -246,10 +247,10 @@ def test_ibm_debater_groups_are_balanced_and_ranked(shared_data: Path, ingested:
     assert " ".join(best_pro["argument"].split())[5:40].lower() in first_bullet.lower()
     kp_records, kp_stats, _ = ingested["ibm_debater_argkp"]
     assert kp_stats["license"] == "CDLA-Sharing-1.0"
-    assert all(
-        "the other side" in r["messages"][0]["content"] and "would answer" in r["messages"][1]["content"]
-        for r in kp_records
-    )
+    for r in kp_records:  # the key point is quoted in the request, and the reply gives the other side
+        key_point = r["_origin"].split("#key_point=", 1)[1]
+        assert ibm_debater.clean(key_point) in r["messages"][0]["content"], r["_origin"]
+        assert "would answer with points such as" in r["messages"][1]["content"]
 
 
 def test_ibm_debater_argkp_needs_its_own_licence(sources: dict[str, SourceConfig]) -> None:

@@ -1,21 +1,29 @@
 """IBM Debater arguments, grouped into "the strongest arguments on both sides" of a debate topic.
 
 Two variants, chosen from the file or zip member name:
-- IBM-ArgQ-Rank-30k (`arg_quality_rank_30k`; CC-BY-SA-3.0): one record per topic. The user asks for the
-  strongest arguments for and against; the assistant gives the top `per_side` pro and con arguments by
-  the weighted-average quality score (WA), ties broken by file order.
+- IBM-ArgQ-Rank-30k (`arg_quality_rank_30k`; CC-BY-SA-3.0): `rows_per_topic` records per topic (default
+  1). The user asks where the topic stands; the assistant gives `per_side` pro and con arguments by the
+  weighted-average quality score (WA), ties broken by file order: the best ones in the topic's first
+  record, the next best in its second, and so on, so no argument is said twice.
 - ArgKP-2021 (`ArgKP`; CDLA-Sharing-1.0, so set `license:` on that source): one record per topic + key
   point. The user raises the key point; the assistant gives up to `per_side` arguments that match it
   (label 1) and, for balance, up to `per_side` key points of the opposite stance on the same topic.
 
-Rows are grouped, so a source's *input* count is the number of groups (plus any unreadable CSV rows,
-which pass through as quarantined rows), not the number of CSV lines. `options: {per_side: N}` on the
-source changes the bound (default 3).
+The user's words come from several phrasings, chosen per record by a stable hash: most are the topic
+turned into the plain question a person would ask ("We should abandon marriage" -> "Should we abandon
+marriage?"), one is the dataset's own "Debate topic: ..." frame. A single template would teach the
+balanced reply only for that template (the adapters of docs/proof.md answer "Is it wrong to eat meat?"
+with a one-line verdict); the replies vary their frame the same way.
+
+Rows are grouped, so a source's *input* count is the number of records (plus any unreadable CSV rows,
+which pass through as quarantined rows), not the number of CSV lines. `options: {per_side: N,
+rows_per_topic: K}` on the source changes the bounds.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,7 @@ CATEGORY = "ethical"
 LICENSE = "CC-BY-SA-3.0"
 ARGKP_LICENSE = "CDLA-Sharing-1.0"
 DEFAULT_PER_SIDE = 3
+OPTIONS = ("per_side", "rows_per_topic")
 
 
 def variant(path: Path | str) -> str:
@@ -43,15 +52,15 @@ def variant(path: Path | str) -> str:
     )
 
 
-def _per_side(source: Any) -> int:
-    unknown = set(source.options) - {"per_side"}
+def _option(source: Any, name: str, default: int) -> int:
+    unknown = set(source.options) - set(OPTIONS)
     if unknown:
         raise ConfigError(
-            f"source {source.name!r}: unknown option(s) {sorted(unknown)} for ibm_debater; known: per_side"
+            f"source {source.name!r}: unknown option(s) {sorted(unknown)} for ibm_debater; known: {', '.join(OPTIONS)}"
         )
-    n = source.options.get("per_side", DEFAULT_PER_SIDE)
-    if not isinstance(n, int) or n < 1:
-        raise ConfigError(f"source {source.name!r}: options.per_side must be a positive integer, got {n!r}")
+    n = source.options.get(name, default)
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"source {source.name!r}: options.{name} must be a positive integer, got {n!r}")
     return n
 
 
@@ -75,7 +84,13 @@ def clean(text: str) -> str:
 
 def rows(source: Any) -> Iterator[Row]:
     """One row per group (see the module docstring), in first-seen order of topics and key points."""
-    per_side = _per_side(source)
+    per_side = _option(source, "per_side", DEFAULT_PER_SIDE)
+    rows_per_topic = _option(source, "rows_per_topic", 1)
+    if rows_per_topic > len(QUESTIONS):
+        raise ConfigError(
+            f"source {source.name!r}: options.rows_per_topic is {rows_per_topic}, but a topic has only "
+            f"{len(QUESTIONS)} phrasings, and two records with the same request would be dropped as conflicting"
+        )
     for path in source.files:
         kind = variant(path)
         if kind == "argkp" and source.license in (None, LICENSE):
@@ -83,10 +98,13 @@ def rows(source: Any) -> Iterator[Row]:
                 f"source {source.name!r}: {path} is ArgKP-2021, licensed {ARGKP_LICENSE} — "
                 f"set `license: {ARGKP_LICENSE}` on this source (or give ArgKP its own source)"
             )
-        yield from (_argkp_groups if kind == "argkp" else _argq_groups)(Path(path), per_side)
+        if kind == "argkp":
+            yield from _argkp_groups(Path(path), per_side)
+        else:
+            yield from _argq_groups(Path(path), per_side, rows_per_topic)
 
 
-def _argq_groups(path: Path, per_side: int) -> Iterator[Row]:
+def _argq_groups(path: Path, per_side: int, rows_per_topic: int) -> Iterator[Row]:
     topics: dict[str, dict[str, list]] = {}
     for origin, row in iter_rows(path):
         if isinstance(row, BadRow):
@@ -104,8 +122,14 @@ def _argq_groups(path: Path, per_side: int) -> Iterator[Row]:
         side = "pro" if stance == 1 else "con"
         topics.setdefault(topic, {"pro": [], "con": []})[side].append((-score, len(topics[topic][side]), argument))
     for topic, sides in topics.items():
-        best = {s: [a for _, _, a in sorted(args)[:per_side]] for s, args in sides.items()}
-        yield f"{path.name}#topic={topic}", {"variant": "argq", "topic": topic, "pro": best["pro"], "con": best["con"]}
+        ranked = {s: [a for _, _, a in sorted(args)] for s, args in sides.items()}
+        for part in range(rows_per_topic):
+            pro, con = (ranked[s][part * per_side : (part + 1) * per_side] for s in ("pro", "con"))
+            if part and (not pro or not con):
+                break  # the topic has run out of arguments on one side: fewer records, none one-sided
+            origin = f"{path.name}#topic={topic}" + (f"#part={part}" if part else "")
+            record = {"variant": "argq", "topic": topic, "pro": pro, "con": con, "part": part}
+            yield origin, record
 
 
 def _argkp_groups(path: Path, per_side: int) -> Iterator[Row]:
@@ -144,6 +168,62 @@ def _argkp_groups(path: Path, per_side: int) -> Iterator[Row]:
         )
 
 
+def question(topic: str) -> str:
+    """The yes/no question a person would ask about a debate motion; the motion in quotes when its form is unknown.
+
+    The motion's first word loses its capital unless it has another one ("USA"). The crowd's own
+    writing gives no reliable sign of a name (its writers lower-case "holocaust" and copy "Routine" from
+    the motion), and of the dataset's motions only "Holocaust denial ..." is hurt.
+    """
+    body = topic.rstrip(".")
+    first = body.split(" ", 1)[0]
+    subject = body if any(c.isupper() for c in first[1:]) else body[:1].lower() + body[1:]
+    if m := re.fullmatch(r"[Ww]e should (.+)", body):
+        return f"Should we {m.group(1)}?"
+    if m := re.fullmatch(r"(.+?) should (.+)", subject):
+        return f"Should {m.group(1)} {m.group(2)}?"
+    if m := re.fullmatch(r"(.+?) (brings|bring) more harm than good", subject):
+        return f"{'Does' if m.group(2) == 'brings' else 'Do'} {m.group(1)} bring more harm than good?"
+    if m := re.fullmatch(r"(.+?) (is|are) (.+)", subject):
+        return f"{m.group(2).capitalize()} {m.group(1)} {m.group(3)}?"
+    return f'What do you make of the claim "{body}"?'
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+# Each takes the question (q), its lower-cased form (lq) and the motion (topic). A topic's records use
+# consecutive entries from a start picked by hash, so `rows_per_topic` records never share a request.
+QUESTIONS = (
+    "{q}",
+    "{q} I can't make up my mind.",
+    "What do you think: {lq}",
+    "My friend and I argued about this last night. {q}",
+    "I'm writing an essay and keep going back and forth. {q}",
+    "{q} What are the best arguments on each side?",
+    'Debate topic: "{topic}". What are the strongest arguments on each side?',
+    "Honest opinion: {lq}",
+    "Is there a right answer to this? {q}",
+    "{q} Give me both sides, please.",
+)
+OPENINGS = (
+    "There are serious arguments on both sides.",
+    "Reasonable people disagree about this, and both sides have a case.",
+    "It depends on what you weigh most, so here is the strongest case each way.",
+    "There isn't one obvious answer, but the main arguments are clear.",
+)
+CLOSINGS = (
+    "Which side is more convincing depends on how you weigh these considerations against each other.",
+    "Where you land depends on which of these values matters most to you.",
+    "It is worth testing your own view against the strongest version of the other side before settling it.",
+)
+
+
+def _pick(options: tuple[str, ...], key: str, offset: int = 0) -> str:
+    return options[(zlib.crc32(key.encode("utf-8")) + offset) % len(options)]
+
+
 def _bullets(items: list[str]) -> str:
     return "\n".join(f"- {_sentence(i)}" for i in items)
 
@@ -160,13 +240,18 @@ def convert(row: dict, source: Any) -> dict:
         raise Reject("missing_field", "no topic")
     if not pro or not con:
         raise Reject("one_sided", f"topic {topic!r} has {len(pro)} pro and {len(con)} con arguments")
-    prompt = f'Debate topic: "{topic}". What are the strongest arguments on each side?'
-    answer = (
-        f'There are serious arguments on both sides of "{topic}".\n\n'
-        f"Arguments in favour:\n{_bullets(pro)}\n\n"
-        f"Arguments against:\n{_bullets(con)}\n\n"
-        "Which side is more convincing depends on how you weigh these considerations against each other."
-    )
+    part = int(row.get("part") or 0)
+    q = question(topic)
+    prompt = _pick(QUESTIONS, topic, part).format(q=q, lq=_lower_first(q), topic=topic)
+    key = f"{topic}#{part}"
+    if part % 2 == 0:
+        body = f"Arguments in favour:\n{_bullets(pro)}\n\nArguments against:\n{_bullets(con)}"
+    else:  # the same content as prose, so the bucket does not teach one layout either
+        body = (
+            f"Those in favour argue along these lines. {' '.join(_sentence(a) for a in pro)}\n\n"
+            f"Those against answer like this. {' '.join(_sentence(a) for a in con)}"
+        )
+    answer = f"{_pick(OPENINGS, key)}\n\n{body}\n\n{_pick(CLOSINGS, key, 1)}"
     return pair(prompt, answer)
 
 
@@ -180,13 +265,20 @@ def _argkp(row: dict) -> dict:
     if not counterpoints:
         raise Reject("one_sided", f"topic {topic!r} has no key point on the other side")
     side, other = ("for", "against") if row.get("stance") == 1 else ("against", "for")
-    prompt = (
-        f'Debate topic: "{topic}". One argument {side} it is: "{_sentence(key_point)}" '
-        "What supports this point, and what would the other side say?"
+    q = question(topic)
+    point = _sentence(key_point)
+    prompt = _pick(
+        (
+            f'Debate topic: "{topic}". One argument {side} it is: "{point}" '
+            "What supports this point, and what would the other side say?",
+            f'{q} Someone told me: "{point}" Is that a fair point, and what would the other side say?',
+            f'On the question "{q}", people often say: "{point}" How strong is that, and what is the reply to it?',
+        ),
+        f"{topic}#{key_point}",
     )
     answer = (
         f"People who make this point argue:\n{_bullets(arguments)}\n\n"
-        f'Those arguing {other} "{topic}" would answer with points such as:\n{_bullets(counterpoints)}\n\n'
-        "Both sides raise real considerations; the debate turns on which of them matters most to you."
+        f"Those arguing {other} it would answer with points such as:\n{_bullets(counterpoints)}\n\n"
+        f"{_pick(CLOSINGS, f'{topic}#{key_point}')}"
     )
     return pair(prompt, answer)
