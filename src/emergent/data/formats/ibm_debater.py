@@ -12,8 +12,8 @@ Two variants, chosen from the file or zip member name:
 The user's words come from several phrasings, chosen per record by a stable hash: most are the topic
 turned into the plain question a person would ask ("We should abandon marriage" -> "Should we abandon
 marriage?"), one is the dataset's own "Debate topic: ..." frame. A single template would teach the
-balanced reply only for that template (the adapters of docs/proof.md answer "Is it wrong to eat meat?"
-with a one-line verdict); the replies vary their frame the same way.
+balanced reply only for that template, and lets a classifier recognise the corpus instead of the request
+(docs/design.md); the replies vary their frame the same way.
 
 Rows are grouped, so a source's *input* count is the number of records (plus any unreadable CSV rows,
 which pass through as quarantined rows), not the number of CSV lines. `options: {per_side: N,
