@@ -168,6 +168,10 @@ def _argkp_groups(path: Path, per_side: int) -> Iterator[Row]:
         )
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def question(topic: str) -> str:
     """The yes/no question a person would ask about a debate motion; the motion in quotes when its form is unknown.
 
@@ -177,7 +181,7 @@ def question(topic: str) -> str:
     """
     body = topic.rstrip(".")
     first = body.split(" ", 1)[0]
-    subject = body if any(c.isupper() for c in first[1:]) else body[:1].lower() + body[1:]
+    subject = body if any(c.isupper() for c in first[1:]) else _lower_first(body)
     if m := re.fullmatch(r"[Ww]e should (.+)", body):
         return f"Should we {m.group(1)}?"
     if m := re.fullmatch(r"(.+?) should (.+)", subject):
@@ -187,10 +191,6 @@ def question(topic: str) -> str:
     if m := re.fullmatch(r"(.+?) (is|are) (.+)", subject):
         return f"{m.group(2).capitalize()} {m.group(1)} {m.group(3)}?"
     return f'What do you make of the claim "{body}"?'
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
 
 
 # Each takes the question (q), its lower-cased form (lq) and the motion (topic). A topic's records use
