@@ -242,11 +242,31 @@ def _render_section(key: str, model: type[BaseModel]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _render_reader_options() -> str:
+    """Each format's `options:` keys (its module's OPTIONS), so the reference lists what a reader takes."""
+    from emergent.data.formats import FORMATS, Format
+
+    lines = [
+        "## Reader options",
+        "",
+        "What `sources[].options` (and `curate.decontaminate.sets[].options`) may set, per format; a key a "
+        "format does not take fails when the config loads. Formats not listed take none.",
+        "",
+        "| format | option | what it does |",
+        "|---|---|---|",
+    ]
+    for name in sorted(FORMATS):
+        for option, what in getattr(Format(name).module, "OPTIONS", {}).items():
+            lines.append(f"| `{name}` | `{option}` | {_cell(what)} |")
+    return "\n".join(lines) + "\n"
+
+
 def render(model: type[BaseModel] = RunConfig) -> str:
-    """The configuration reference as markdown, one section per model."""
+    """The configuration reference as markdown, one section per model, then the readers' options."""
     parts = [HEADER]
     for key, section in _sections(model, ""):
         parts.append(_render_section(key, section))
+    parts.append(_render_reader_options())
     return "\n".join(parts)
 
 

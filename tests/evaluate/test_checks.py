@@ -53,6 +53,17 @@ def test_mentions_original_and_both_sides_fail_templates():
     assert original("Oh nice, how was Kyoto? Did you eat ramen?", prompt, 4).passed
     assert both_sides("Lying protects feelings. However, it erodes trust over time.").passed
     assert not both_sides("Lying is always wrong.").passed
+    assert not both_sides("No, it is not wrong to eat meat.").passed  # a verdict
+    assert not both_sides("It's fine, but only sometimes.").passed  # one sentence
+    # Sides set out under their names, with no contrast word (IBM Debater's bulleted replies).
+    listed = (
+        "Arguments in favour:\n- It saves lives on the road.\n\nArguments against:\n- It takes choices from drivers."
+    )
+    assert both_sides(listed).passed
+    assert both_sides("Some people think eggs are fine to eat. Others say the hens suffer in cages.").passed
+    # One side named twice is still one side, and so is a list under one heading.
+    assert not both_sides("Supporters say it is cheap. It is also fast to build.").passed
+    assert not both_sides("Arguments in favour:\n- It is cheap to run.\n- It is fast to build.").passed
     ask = "Write a limerick about a wizard who forgets spells. Do not use any commas."
     assert on_topic("There once was a wizard named Flo", ask).passed
     assert not on_topic("That's a great question! Let me help you with that.", ask).passed

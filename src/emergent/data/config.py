@@ -52,6 +52,23 @@ class SourceConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
+    def _known_options(self) -> SourceConfig:
+        # An option a format does not read would otherwise change nothing, silently.
+        import importlib
+
+        from emergent.data.formats import FORMATS
+
+        module = importlib.import_module(f"emergent.data.formats.{FORMATS[self.format]}")
+        known = tuple(getattr(module, "OPTIONS", ()))
+        unknown = sorted(set(self.options) - set(known))
+        if unknown:
+            takes = f"it takes {', '.join(known)}" if known else "it takes none"
+            raise ValueError(f"source {self.name!r}: format {self.format!r} has no option(s) {unknown}; {takes}")
+        if hasattr(module, "check_options"):
+            module.check_options(self)
+        return self
+
+    @model_validator(mode="after")
     def _one_location(self) -> SourceConfig:
         given = [k for k in ("path", "paths", "hub") if getattr(self, k)]
         if len(given) != 1:

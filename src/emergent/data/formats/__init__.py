@@ -5,6 +5,9 @@ A format is a module with:
     LICENSE: str | None       default licence when the source config gives none
     def convert(row: dict, source: SourceConfig) -> dict     raise Reject(reason) for unusable rows
 and optionally
+    OPTIONS: dict[str, str]   the keys a source's `options:` may set, each with what it does (none without it)
+    def check_options(source: SourceConfig) -> None    ConfigError for option values it cannot use;
+                              called when the config loads, so a bad value fails before any row is read
     def rows(source: SourceConfig) -> Iterator[tuple[origin, dict | BadRow]]
 for corpora whose records are not one-row-per-line of a single file (answers in a second file,
 zip members, a schema file to join). Without `rows`, every file of the source is read with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from emergent.errors import Reject
@@ -41,3 +42,8 @@ def system(text: str) -> dict[str, Any]:
 def pair(prompt: str, answer: str) -> dict[str, Any]:
     """A single-turn conversation."""
     return {"messages": [user(prompt), assistant(answer)], "tools": None}
+
+
+def pick(choices: tuple[str, ...], key: str, offset: int = 0) -> str:
+    """One of `choices`, fixed by a hash of `key`: phrasings vary across records, and reruns are identical."""
+    return choices[(zlib.crc32(key.encode("utf-8")) + offset) % len(choices)]

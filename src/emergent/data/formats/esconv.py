@@ -39,7 +39,9 @@ SUPPORTER = {"supporter", "listener", "sys", "system", "1"}
 
 _WINDOW_TURN = re.compile(r"^\s*\S+ ([01]) \d+ (.*)$", re.S)
 _INDEXED_TURN = re.compile(r"^\s*(\S+) ([01]) (\d+) (.*)$", re.S)
-OPTIONS = ("failed_min_rating",)
+OPTIONS = {
+    "failed_min_rating": "keep FailedESConv sessions the seeker rated at least N (1-5); default: drop them all",
+}
 _STRATEGY = re.compile(r"^\s*\[[^\]]*\]\s*")
 
 
@@ -58,6 +60,10 @@ def failed_min_rating(source: Any) -> int | None:
             f"or null to drop every FailedESConv session, got {n!r}"
         )
     return n
+
+
+def check_options(source: Any) -> None:
+    failed_min_rating(source)
 
 
 def rows(source: Any) -> Iterator[tuple[str, Any]]:

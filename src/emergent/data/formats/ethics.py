@@ -24,6 +24,9 @@ from emergent.errors import ConfigError, Reject
 
 CATEGORY = "ethical"
 LICENSE = "MIT"
+OPTIONS = {
+    "subset": "commonsense | deontology | justice | virtue, when a file's name does not say (a hub dataset)",
+}
 
 SUBSETS = ("commonsense", "deontology", "justice", "virtue")
 _ALIASES = {
@@ -170,6 +173,10 @@ def _configured_subset(source: Any) -> str | None:
             f"source {source.name!r}: options.subset={wanted!r} is not an ETHICS subset — use one of {', '.join(SUBSETS)}"
         )
     return subset
+
+
+def check_options(source: Any) -> None:
+    _configured_subset(source)
 
 
 def rows(source: Any) -> Iterator[tuple[str, Any]]:

@@ -25,6 +25,9 @@ from emergent.errors import ConfigError, Reject
 
 CATEGORY = None
 LICENSE = "MIT"
+OPTIONS = {
+    "harm_check": "strict (default) | lenient | off: which chosen replies that comply with a harmful request go",
+}
 
 _TURN = re.compile(r"\n\n(Human|Assistant):")
 # A speaker label inside a turn is a generation artifact; training on it teaches the model to speak for the user.
@@ -128,6 +131,10 @@ def harm_check(source: Any) -> str:
             f"source {source.name!r}: options.harm_check must be one of {', '.join(HARM_CHECKS)}, got {mode!r}"
         )
     return mode
+
+
+def check_options(source: Any) -> None:
+    harm_check(source)
 
 
 def rows(source: Any) -> Iterator[tuple[str, Any]]:

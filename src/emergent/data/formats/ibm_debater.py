@@ -23,12 +23,11 @@ rows_per_topic: K}` on the source changes the bounds.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from emergent.data.formats._common import pair
+from emergent.data.formats._common import pair, pick
 from emergent.data.readers import BadRow, Row, iter_rows
 from emergent.errors import ConfigError, Reject
 
@@ -36,7 +35,10 @@ CATEGORY = "ethical"
 LICENSE = "CC-BY-SA-3.0"
 ARGKP_LICENSE = "CDLA-Sharing-1.0"
 DEFAULT_PER_SIDE = 3
-OPTIONS = ("per_side", "rows_per_topic")
+OPTIONS = {
+    "per_side": "arguments per side in a reply (default 3)",
+    "rows_per_topic": "ArgQ records per topic, each from the next-best arguments (default 1, at most 10)",
+}
 
 
 def variant(path: Path | str) -> str:
@@ -82,8 +84,8 @@ def clean(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def rows(source: Any) -> Iterator[Row]:
-    """One row per group (see the module docstring), in first-seen order of topics and key points."""
+def _options(source: Any) -> tuple[int, int]:
+    """(per_side, rows_per_topic); ConfigError when either cannot work."""
     per_side = _option(source, "per_side", DEFAULT_PER_SIDE)
     rows_per_topic = _option(source, "rows_per_topic", 1)
     if rows_per_topic > len(QUESTIONS):
@@ -91,6 +93,16 @@ def rows(source: Any) -> Iterator[Row]:
             f"source {source.name!r}: options.rows_per_topic is {rows_per_topic}, but a topic has only "
             f"{len(QUESTIONS)} phrasings, and two records with the same request would be dropped as conflicting"
         )
+    return per_side, rows_per_topic
+
+
+def check_options(source: Any) -> None:
+    _options(source)
+
+
+def rows(source: Any) -> Iterator[Row]:
+    """One row per group (see the module docstring), in first-seen order of topics and key points."""
+    per_side, rows_per_topic = _options(source)
     for path in source.files:
         kind = variant(path)
         if kind == "argkp" and source.license in (None, LICENSE):
@@ -220,10 +232,6 @@ CLOSINGS = (
 )
 
 
-def _pick(options: tuple[str, ...], key: str, offset: int = 0) -> str:
-    return options[(zlib.crc32(key.encode("utf-8")) + offset) % len(options)]
-
-
 def _bullets(items: list[str]) -> str:
     return "\n".join(f"- {_sentence(i)}" for i in items)
 
@@ -242,7 +250,7 @@ def convert(row: dict, source: Any) -> dict:
         raise Reject("one_sided", f"topic {topic!r} has {len(pro)} pro and {len(con)} con arguments")
     part = int(row.get("part") or 0)
     q = question(topic)
-    prompt = _pick(QUESTIONS, topic, part).format(q=q, lq=_lower_first(q), topic=topic)
+    prompt = pick(QUESTIONS, topic, part).format(q=q, lq=_lower_first(q), topic=topic)
     key = f"{topic}#{part}"
     if part % 2 == 0:
         body = f"Arguments in favour:\n{_bullets(pro)}\n\nArguments against:\n{_bullets(con)}"
@@ -251,7 +259,7 @@ def convert(row: dict, source: Any) -> dict:
             f"Those in favour argue along these lines. {' '.join(_sentence(a) for a in pro)}\n\n"
             f"Those against answer like this. {' '.join(_sentence(a) for a in con)}"
         )
-    answer = f"{_pick(OPENINGS, key)}\n\n{body}\n\n{_pick(CLOSINGS, key, 1)}"
+    answer = f"{pick(OPENINGS, key)}\n\n{body}\n\n{pick(CLOSINGS, key, 1)}"
     return pair(prompt, answer)
 
 
@@ -267,7 +275,7 @@ def _argkp(row: dict) -> dict:
     side, other = ("for", "against") if row.get("stance") == 1 else ("against", "for")
     q = question(topic)
     point = _sentence(key_point)
-    prompt = _pick(
+    prompt = pick(
         (
             f'Debate topic: "{topic}". One argument {side} it is: "{point}" '
             "What supports this point, and what would the other side say?",
@@ -279,6 +287,6 @@ def _argkp(row: dict) -> dict:
     answer = (
         f"People who make this point argue:\n{_bullets(arguments)}\n\n"
         f"Those arguing {other} it would answer with points such as:\n{_bullets(counterpoints)}\n\n"
-        f"{_pick(CLOSINGS, f'{topic}#{key_point}')}"
+        f"{pick(CLOSINGS, f'{topic}#{key_point}')}"
     )
     return pair(prompt, answer)

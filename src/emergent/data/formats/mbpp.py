@@ -16,6 +16,9 @@ from emergent.errors import ConfigError, Reject
 
 CATEGORY = "technical"
 LICENSE = "CC-BY-4.0"
+OPTIONS = {
+    "splits": "the task-id splits to read (default prompt, validation, train; test is an evaluation set)",
+}
 
 SPLITS = {"prompt": range(1, 11), "test": range(11, 511), "validation": range(511, 601), "train": range(601, 975)}
 DEFAULT_SPLITS = ("prompt", "validation", "train")
@@ -33,6 +36,10 @@ def splits(source: Any) -> tuple[str, ...]:
             f"source {source.name!r}: options.splits must be a list of {', '.join(SPLITS)}; got {wanted!r}"
         )
     return tuple(wanted)
+
+
+def check_options(source: Any) -> None:
+    splits(source)
 
 
 def rows(source: Any) -> Iterator[tuple[str, Any]]:

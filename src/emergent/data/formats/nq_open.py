@@ -5,9 +5,7 @@ question -> user (capitalised, with a question mark); the first answer alias -> 
 
 from __future__ import annotations
 
-import zlib
-
-from emergent.data.formats._common import field, pair
+from emergent.data.formats._common import field, pair, pick
 from emergent.errors import Reject
 
 CATEGORY = "factual"
@@ -29,5 +27,5 @@ def convert(row: dict, source: object) -> dict:
     question = question[0].upper() + question[1:]
     if not question.endswith("?"):
         question += "?"
-    template = _SENTENCES[zlib.crc32(question.encode()) % len(_SENTENCES)]
+    template = pick(_SENTENCES, question)
     return pair(question, template.format(a=answer, A=answer[0].upper() + answer[1:]))
