@@ -48,11 +48,6 @@ _STRATEGY = re.compile(r"^\s*\[[^\]]*\]\s*")
 def failed_min_rating(source: Any) -> int | None:
     """The source's `failed_min_rating` option (None: drop every failed session); ConfigError when invalid."""
     options = getattr(source, "options", None) or {}
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"source {source.name!r}: unknown option(s) {sorted(unknown)} for esconv; known: {', '.join(OPTIONS)}"
-        )
     n = options.get("failed_min_rating")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 5):
         raise ConfigError(

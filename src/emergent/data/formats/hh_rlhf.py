@@ -122,9 +122,6 @@ def cut_off(reply: str) -> bool:
 def harm_check(source: Any) -> str:
     """The source's `harm_check` option (default strict); ConfigError for anything else."""
     options = getattr(source, "options", None) or {}
-    unknown = set(options) - {"harm_check"}
-    if unknown:
-        raise ConfigError(f"source {source.name!r}: unknown option(s) {sorted(unknown)} for hh_rlhf; known: harm_check")
     mode = options.get("harm_check", "strict")
     if mode not in HARM_CHECKS:
         raise ConfigError(

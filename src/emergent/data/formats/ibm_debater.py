@@ -55,11 +55,6 @@ def variant(path: Path | str) -> str:
 
 
 def _option(source: Any, name: str, default: int) -> int:
-    unknown = set(source.options) - set(OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"source {source.name!r}: unknown option(s) {sorted(unknown)} for ibm_debater; known: {', '.join(OPTIONS)}"
-        )
     n = source.options.get(name, default)
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ConfigError(f"source {source.name!r}: options.{name} must be a positive integer, got {n!r}")
