@@ -44,6 +44,26 @@ def test_only_assistant_tokens_carry_loss_in_every_turn(tokenizer):
     assert "It is 21" not in context and "welcome" not in context
 
 
+def test_mask_history_trains_only_the_last_assistant_turn(tokenizer, tmp_path):
+    from emergent.data.store import write_conversations
+    from emergent.train.config import TrainingConfig
+    from emergent.train.data import encode_phase
+
+    conv = tool_conversation()
+    every, last = encode(conv, tokenizer), encode(conv, tokenizer, last_turn_only=True)
+    assert last.input_ids == every.input_ids  # the same text: earlier turns stay as context
+    loss_text = tokenizer.decode([t for t, lab in zip(last.input_ids, last.labels, strict=False) if lab])
+    assert loss_text == "You're welcome.<|im_end|>\n"
+    # Through the training config: the same rows (so the same steps), fewer loss tokens.
+    convs = [conv, *conversations(5)]
+    path = tmp_path / "phase.parquet"
+    write_conversations(convs, path)
+    full = encode_phase(convs, TrainingConfig(max_seq_len=512), tokenizer, path)
+    masked = encode_phase(convs, TrainingConfig(max_seq_len=512, mask_history=True), tokenizer, path)
+    assert masked.rows == full.rows and masked.tokens == full.tokens
+    assert sum(e.loss_tokens for e in masked.examples) < sum(e.loss_tokens for e in full.examples)
+
+
 def test_metadata_is_never_rendered(tokenizer):
     conv = tool_conversation()
     text = render(conv, tokenizer).text

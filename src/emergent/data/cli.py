@@ -95,6 +95,11 @@ def preview_command(
     chat_template: str | None = typer.Option(
         None, "--chat-template", help="As model.chat_template: chatml or a Jinja file (--rendered)."
     ),
+    mask_history: bool = typer.Option(
+        False,
+        "--mask-history",
+        help="As training.mask_history: only the last assistant turn carries loss (--rendered).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print raw records as JSON lines."),
 ) -> None:
     """Print records as a person would read them (or exactly as the model will see them)."""
@@ -108,7 +113,7 @@ def preview_command(
         from emergent.data.preview import print_rendered
 
         try:
-            print_rendered(convs, model, console, chat_template)
+            print_rendered(convs, model, console, chat_template, last_turn_only=mask_history)
         except (ValueError, OSError) as err:  # no chat template, a missing model or template file
             print_error(err)
             raise typer.Exit(1) from None

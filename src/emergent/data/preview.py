@@ -16,9 +16,9 @@ LOSS_STYLE = "bold green"
 OPEN, CLOSE = "⟦", "⟧"
 
 
-def rendered_text(conv: Conversation, tokenizer: object, colour: bool) -> Text:
+def rendered_text(conv: Conversation, tokenizer: object, colour: bool, last_turn_only: bool = False) -> Text:
     """The training text of `conv` as rich Text: loss-bearing spans styled (or bracketed without colour)."""
-    r = render(conv, tokenizer)
+    r = render(conv, tokenizer, last_turn_only=last_turn_only)
     out = Text()
     pos = 0
     for start, end in r.spans:
@@ -33,7 +33,11 @@ def rendered_text(conv: Conversation, tokenizer: object, colour: bool) -> Text:
 
 
 def print_rendered(
-    convs: list[Conversation], model_name: str, console: Console, chat_template: str | None = None
+    convs: list[Conversation],
+    model_name: str,
+    console: Console,
+    chat_template: str | None = None,
+    last_turn_only: bool = False,
 ) -> None:
     """Print each conversation as rendered by `model_name`'s chat template, loss spans marked.
 
@@ -45,11 +49,11 @@ def print_rendered(
     legend = f"[{LOSS_STYLE}]green[/]" if colour else f"{OPEN}bracketed{CLOSE}"
     console.print(f"loss-bearing tokens are {legend}; everything else is context (no loss)", highlight=False)
     for conv in convs:
-        example = tokenize(render(conv, tokenizer), tokenizer)
+        example = tokenize(render(conv, tokenizer, last_turn_only=last_turn_only), tokenizer)
         head = (
             f"{conv.get('_id')} · {conv.get('_source')} · {conv.get('_category')} · "
             f"{len(example.input_ids)} tokens, {example.loss_tokens} with loss"
         )
         console.print(Rule(head, style="dim"))
-        console.print(rendered_text(conv, tokenizer, colour), highlight=False, markup=False, end="")
+        console.print(rendered_text(conv, tokenizer, colour, last_turn_only), highlight=False, markup=False, end="")
         console.print()

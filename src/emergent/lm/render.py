@@ -2,7 +2,8 @@
 
 Only the messages and tools are rendered; metadata keys (`_id`, `_source`, ...) never reach the text.
 Every assistant turn carries loss: its content and the template's end-of-turn marker (so the model
-learns to stop); system, user and tool turns and the template's role headers carry none.
+learns to stop); system, user and tool turns and the template's role headers carry none. With
+`last_turn_only` (`training.mask_history`) only the last assistant turn does.
 
 Tools. Records store `tools` in the OpenAI shape (`{"type": "function", "function": {...}}`; bare
 function schemas are wrapped on the way in). When the chat template has tool support (it mentions
@@ -118,8 +119,9 @@ def _template(tokenizer: Any, messages: list[dict], tools: list[dict] | None, ge
     return tokenizer.apply_chat_template(messages, **kwargs)
 
 
-def render(conv: Conversation, tokenizer: Any) -> Rendered:
-    """The exact training text of `conv` and the character spans of every assistant turn.
+def render(conv: Conversation, tokenizer: Any, *, last_turn_only: bool = False) -> Rendered:
+    """The exact training text of `conv` and the character spans of every assistant turn (of only the
+    last one with `last_turn_only`: the earlier turns are then context, as LLaMA-Factory's `mask_history`).
 
     Spans come from rendering growing prefixes of the conversation: an assistant turn starts where
     the prefix rendered with a generation prompt ends, and ends where the prefix including it ends.
@@ -148,7 +150,7 @@ def render(conv: Conversation, tokenizer: Any) -> Rendered:
                 "template appends turns (ChatML, Llama-3) or report this template"
             )
         spans.append((len(before), len(upto)))
-    return Rendered(text=text, spans=spans)
+    return Rendered(text=text, spans=spans[-1:] if last_turn_only else spans)
 
 
 def tokenize(rendered: Rendered, tokenizer: Any, max_len: int | None = None) -> Example:
@@ -168,6 +170,6 @@ def tokenize(rendered: Rendered, tokenizer: Any, max_len: int | None = None) -> 
     return Example(input_ids=ids, labels=labels, truncated=truncated)
 
 
-def encode(conv: Conversation, tokenizer: Any, max_len: int | None = None) -> Example:
+def encode(conv: Conversation, tokenizer: Any, max_len: int | None = None, *, last_turn_only: bool = False) -> Example:
     """render + tokenize."""
-    return tokenize(render(conv, tokenizer), tokenizer, max_len)
+    return tokenize(render(conv, tokenizer, last_turn_only=last_turn_only), tokenizer, max_len)

@@ -62,6 +62,10 @@ class TrainingConfig(BaseModel):
     compile: bool = False
     # Longer conversations are cut at max_seq_len (truncate) or left out (drop); both are counted.
     overlong: Literal["truncate", "drop"] = "truncate"
+    # Loss on each conversation's last assistant turn only; the earlier turns are context (LLaMA-Factory's
+    # mask_history). Every turn ends in an end-of-turn token, so a corpus of many short chat turns teaches
+    # stopping early once per turn; this teaches it once per conversation. Validation loss stays on all turns.
+    mask_history: bool = False
     checkpoint_every_steps: int = Field(default=50, gt=0)
     keep_checkpoints: int = Field(default=2, gt=0)
     log_every_steps: int = Field(default=1, gt=0)

@@ -78,7 +78,7 @@ def encode_phase(convs: list[dict], training: TrainingConfig, tokenizer: Any, pa
     truncated = 0
     for conv in convs:
         try:
-            ex = encode(conv, tokenizer, training.max_seq_len)
+            ex = encode(conv, tokenizer, training.max_seq_len, last_turn_only=training.mask_history)
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
         if ex.truncated and training.overlong == "drop":

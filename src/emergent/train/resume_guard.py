@@ -80,7 +80,7 @@ def run_settings(cfg: RunConfig, data_dir: Path, world_size: int, seed: int) -> 
         "base_model": model_fingerprint(cfg.model.name),
         "data": {p.name: file_fingerprint(phase_file(data_dir, p.name)) for p in cfg.curriculum.phases}
         | ({VALIDATION_FILE: file_fingerprint(validation)} if validation.is_file() else {}),
-    }
+    } | ({"mask_history": True} if t.mask_history else {})  # absent when off: older runs still resume
 
 
 # How each setting is named in a config, for the error line.
