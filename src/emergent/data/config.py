@@ -54,11 +54,9 @@ class SourceConfig(BaseModel):
     @model_validator(mode="after")
     def _known_options(self) -> SourceConfig:
         # An option a format does not read would otherwise change nothing, silently.
-        import importlib
+        from emergent.data.formats import Format
 
-        from emergent.data.formats import FORMATS
-
-        module = importlib.import_module(f"emergent.data.formats.{FORMATS[self.format]}")
+        module = Format(self.format).module
         known = tuple(getattr(module, "OPTIONS", ()))
         unknown = sorted(set(self.options) - set(known))
         if unknown:

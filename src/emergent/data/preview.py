@@ -8,7 +8,7 @@ from rich.text import Text
 
 from emergent.lm.config import ModelConfig
 from emergent.lm.loading import load_tokenizer
-from emergent.lm.render import render, tokenize
+from emergent.lm.render import Rendered, render, tokenize
 from emergent.schema import Conversation
 
 LOSS_STYLE = "bold green"
@@ -16,9 +16,8 @@ LOSS_STYLE = "bold green"
 OPEN, CLOSE = "⟦", "⟧"
 
 
-def rendered_text(conv: Conversation, tokenizer: object, colour: bool, last_turn_only: bool = False) -> Text:
-    """The training text of `conv` as rich Text: loss-bearing spans styled (or bracketed without colour)."""
-    r = render(conv, tokenizer, last_turn_only=last_turn_only)
+def rendered_text(r: Rendered, colour: bool) -> Text:
+    """A rendered conversation's training text as rich Text: loss-bearing spans styled (or bracketed without colour)."""
     out = Text()
     pos = 0
     for start, end in r.spans:
@@ -49,11 +48,12 @@ def print_rendered(
     legend = f"[{LOSS_STYLE}]green[/]" if colour else f"{OPEN}bracketed{CLOSE}"
     console.print(f"loss-bearing tokens are {legend}; everything else is context (no loss)", highlight=False)
     for conv in convs:
-        example = tokenize(render(conv, tokenizer, last_turn_only=last_turn_only), tokenizer)
+        rendered = render(conv, tokenizer, last_turn_only=last_turn_only)
+        example = tokenize(rendered, tokenizer)
         head = (
             f"{conv.get('_id')} · {conv.get('_source')} · {conv.get('_category')} · "
             f"{len(example.input_ids)} tokens, {example.loss_tokens} with loss"
         )
         console.print(Rule(head, style="dim"))
-        console.print(rendered_text(conv, tokenizer, colour, last_turn_only), highlight=False, markup=False, end="")
+        console.print(rendered_text(rendered, colour), highlight=False, markup=False, end="")
         console.print()

@@ -150,8 +150,8 @@ def both_sides(reply: str) -> Result:
     think" / "others", "supporters" / "critics").
 
     Measured on natural balanced replies (bench/RESULTS.md, session 14): with contrast markers alone,
-    two-thirds of IBM Debater's pro-and-con replies failed, because a list under "Arguments in favour:"
-    and "Arguments against:" needs no "but".
+    61 % of IBM Debater ArgQ's and 92 % of ArgKP's pro-and-con replies failed, because a list under
+    "Arguments in favour:" and "Arguments against:" needs no "but".
     """
     units = [s for s in re.split(r"(?<=[.!?])\s+|\n+", reply.strip()) if len(words(s)) >= 3]
     markers = _CONTRAST.findall(reply)
