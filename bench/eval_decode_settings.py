@@ -3,9 +3,10 @@
     python bench/eval_decode_settings.py [--prompts 48] [--max-new-tokens 128] [--settings 8:bf16,16:bf16,32:bf16,8:fp32]
 
 A setting is batch_size:precision (`eval.batch_size`, `eval.precision`). Baseline: the first setting (the
-shipped batch of 8 at `eval.precision: auto`, bf16 on this EPYC). Each other setting generates the same prompts, a seeded sample of the full suite's single-turn
-items spread over every context (tool prompts included), with its own loaded model; the settings run in
-turn, then again in reverse order, so a drift in machine load falls on both sides. Prints seconds per
+shipped batch of 8 at `eval.precision: auto`, bf16 on this EPYC). Every setting generates the same prompts,
+a seeded sample of the full suite's single-turn items spread over every context (tool prompts included),
+with its own loaded model; the settings run in turn, then again in reverse order, so a drift in machine
+load falls on both sides. Prints seconds per
 reply, the ratio against the baseline, and how many replies are word for word the baseline's (greedy
 decoding in another batch composition or precision can take another path; the count says how often).
 """
