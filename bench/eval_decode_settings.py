@@ -9,6 +9,7 @@ with its own loaded model; the settings run in turn, then again in reverse order
 load falls on both sides. Prints seconds per
 reply, the ratio against the baseline, and how many replies are word for word the baseline's (greedy
 decoding in another batch composition or precision can take another path; the count says how often).
+One prompt at a time against batches, the usual evaluation loop against ours: `--settings 1:bf16,8:bf16`.
 """
 
 from __future__ import annotations

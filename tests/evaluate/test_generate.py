@@ -89,6 +89,37 @@ def test_dialogues_see_their_own_earlier_replies():
     assert seen[2][0][-2] == {"role": "assistant", "content": "reply3"}
 
 
+@pytest.mark.parametrize("do_sample", [False, True])
+def test_a_repeated_conversation_is_generated_once_when_greedy(do_sample: bool):
+    seen: list[list[list[dict]]] = []
+
+    class Counter:
+        decoding = DecodingConfig(do_sample=do_sample)
+
+        def generate(self, convs, tools, use_adapter):
+            seen.append([list(c) for c in convs])
+            return [f"reply{len(seen)}.{i}" for i in range(len(convs))]
+
+    tool = [{"name": "f", "parameters": {"type": "object", "properties": {}}}]
+    items = [
+        Item("a", "prompt", ["hi"], ["x"]),
+        Item("b", "consistency", ["hi", "and?"], ["x"] * 2),
+        Item("c", "prompt", ["hi"], ["x"], tools=tool),  # the same words with tools: another conversation
+        Item("d", "consistency", ["hi", "and?"], ["x"] * 2),
+    ]
+    turns: list[int] = []
+    replies = run_items(Counter(), items, use_adapter=False, on_turns=turns.append)
+    assert turns == [4, 2]  # progress counts every item's turn either way
+    if do_sample:
+        assert [len(batch) for batch in seen] == [4, 2]
+        assert len({r[0] for r in replies.values()}) == 4
+    else:
+        assert [len(batch) for batch in seen] == [2, 1]
+        assert replies == {
+            "a": ["reply1.0"], "b": ["reply1.0", "reply2.0"], "c": ["reply1.1"], "d": ["reply1.0", "reply2.0"]
+        }  # fmt: skip
+
+
 def test_endpoint_generation_sends_identical_decoding_and_reads_tool_calls(monkeypatch):
     monkeypatch.setenv("EMERGENT_TEST_ENDPOINT_KEY", "k")
 

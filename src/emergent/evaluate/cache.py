@@ -18,6 +18,10 @@ from typing import Any
 from emergent.evaluate.suite import Item
 
 WEIGHT_GLOBS = ("*.safetensors", "*.bin", "config.json", "adapter_config.json")
+# How a side is generated, where that changes the replies without changing a setting: 2 = a repeated
+# conversation generated once per turn (generate.generate_distinct), which changes the batches the others
+# land in. Bumped so that a cache written by an earlier way is not read as this one's.
+GENERATION_SCHEME = 2
 
 
 def folder_digest(path: Path) -> str:
@@ -51,6 +55,7 @@ class SideSpec:
     def key(self, items: list[Item]) -> str:
         payload = {
             **self.__dict__,
+            "scheme": GENERATION_SCHEME,
             "items": [[it.id, it.turns, it.tools] for it in items],
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]

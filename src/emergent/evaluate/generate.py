@@ -9,6 +9,7 @@ across dialogues at the same turn.
 from __future__ import annotations
 
 import contextlib
+import json
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -176,6 +177,30 @@ class EndpointGenerator:
             return list(pool.map(lambda mt: self._one(mt[0], mt[1], model), zip(convs, tools, strict=True)))
 
 
+def generate_distinct(
+    generator: LocalGenerator | EndpointGenerator,
+    convs: list[Messages],
+    tools: list[list[dict] | None],
+    use_adapter: bool,
+) -> list[str]:
+    """Replies to `convs`, each distinct (conversation, tools) generated once when decoding is greedy.
+
+    The suite asks some openings more than once (a dialogue's first turn is often a single prompt of its
+    own: 135 of the full suite's 877 first turns), and greedy decoding gives one input one reply, so the
+    repeats cost nothing. Sampled decoding generates every conversation: two samples are two answers.
+    """
+    if getattr(getattr(generator, "decoding", None), "do_sample", False):
+        return generator.generate(convs, tools, use_adapter)
+    slot_of: dict[str, int] = {}
+    slots = [
+        slot_of.setdefault(json.dumps([c, t], sort_keys=True), len(slot_of)) for c, t in zip(convs, tools, strict=True)
+    ]
+    first = {s: i for i, s in reversed(list(enumerate(slots)))}  # slot -> its first conversation
+    rows = [first[s] for s in range(len(slot_of))]
+    answers = generator.generate([convs[i] for i in rows], [tools[i] for i in rows], use_adapter)
+    return [answers[s] for s in slots]
+
+
 def run_items(
     generator: LocalGenerator | EndpointGenerator,
     items: list[Item],
@@ -197,7 +222,7 @@ def run_items(
         active = [it for it in items if len(it.turns) > t]
         asked = {it.id: {"role": "user", "content": it.turns[t]} for it in active}
         conversations = [opening + (past[it.id] if history else []) + [asked[it.id]] for it in active]
-        answers = generator.generate(conversations, [it.tools for it in active], use_adapter)
+        answers = generate_distinct(generator, conversations, [it.tools for it in active], use_adapter)
         for it, a in zip(active, answers, strict=True):
             past[it.id] += [asked[it.id], {"role": "assistant", "content": a}]
             replies[it.id].append(a)

@@ -3,12 +3,15 @@
 The reasoning is kept; calculator annotations ("<<48/2=24>>") are tool traces, not prose, and go;
 the final "#### 72" becomes a closing line that states the number, so every answer ends with it.
 
-`options: {closing: fixed | varied}` (default fixed):
+`options: {closing: fixed | varied | plain}` (default fixed):
 - fixed: every reply ends "The answer is 72.", the common GSM8K fine-tuning form.
 - varied: the closing is one of several phrasings, chosen by a stable hash of the question, and some
   replies stop at the reasoning when its last number already is the answer. 7,473 replies that end in
   the same words may teach that sentence as a reflex beyond arithmetic; docs/proof.md ("Attempts")
   measures whether they do.
+- plain: no sentence that announces "the answer": the reasoning alone when its last number is the answer
+  (95 % of the training split), otherwise "That gives N.". For builds where a question-answering
+  template must not be learnt at all (docs/proof.md, "Attempts").
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from emergent.errors import ConfigError, Reject
 CATEGORY = "analytical"
 LICENSE = "MIT"
 OPTIONS = {
-    "closing": "fixed ('The answer is N.', default) | varied (five phrasings, or the reasoning alone)",
+    "closing": "fixed ('The answer is N.', default) | varied (five phrasings, or the reasoning alone)"
+    " | plain (the reasoning alone, or 'That gives N.' when it ends on another number)",
 }
-CLOSING_STYLES = ("fixed", "varied")
+CLOSING_STYLES = ("fixed", "varied", "plain")
 # "" = no closing line: used only when the reasoning's last number is the answer.
 VARIED_CLOSINGS = (
     "The answer is {n}.",
@@ -58,7 +62,8 @@ def _last_number(text: str) -> str | None:
 def solution_text(answer: str, *, closing: str = "fixed", key: str = "") -> str:
     """Reasoning without calculator annotations, closed by a line that states the final number.
 
-    `closing="varied"` picks the line from VARIED_CLOSINGS by a hash of `key` (the question).
+    `closing="varied"` picks the line from VARIED_CLOSINGS by a hash of `key` (the question);
+    `closing="plain"` states it only when the reasoning does not already end on it.
     """
     final = _FINAL.search(answer)
     if final is None:
@@ -67,9 +72,13 @@ def solution_text(answer: str, *, closing: str = "fixed", key: str = "") -> str:
     reasoning = _CALCULATOR.sub("", answer[: final.start()]).strip()
     if "<<" in reasoning or ">>" in reasoning:
         raise Reject("malformed_annotation", "an unclosed <<...>> calculator annotation")
-    line = "The answer is {n}." if closing == "fixed" else pick(VARIED_CLOSINGS, key)
+    if closing == "fixed":
+        line = "The answer is {n}."
+    else:
+        line = "" if closing == "plain" else pick(VARIED_CLOSINGS, key)
     if not line and (not reasoning or _last_number(reasoning) != number.replace(",", "")):
-        line = "So the answer is {n}."  # the reasoning alone would not end on the answer
+        # The reasoning alone would not end on the answer.
+        line = "That gives {n}." if closing == "plain" else "So the answer is {n}."
     if not line:
         return reasoning
     line = line.format(n=number)

@@ -1,19 +1,43 @@
 """NQ-Open (google-research-datasets/natural-questions): real search questions with short answers.
 
 question -> user (capitalised, with a question mark); the first answer alias -> a short sentence.
+
+`options: {phrasing: varied | bare}` (default varied):
+- varied: one of four phrasings, chosen by a hash of the question, so the model does not learn one stock
+  opener; half of them announce it ("The answer is X.", "The short answer is X.").
+- bare: the answer alone ("X."). For builds where "the answer is" must not be taught as the way to meet
+  a question: docs/proof.md ("Attempts") traces moral questions answered "The answer is no." to it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from emergent.data.formats._common import field, pair, pick
-from emergent.errors import Reject
+from emergent.errors import ConfigError, Reject
 
 CATEGORY = "factual"
 LICENSE = "CC-BY-SA-3.0"
+OPTIONS = {"phrasing": "varied (four phrasings, half 'The answer is X.', default) | bare (the answer alone)"}
+PHRASINGS = {
+    # Each reads as a sentence whatever the answer is (a name, a date, a number, a noun phrase).
+    "varied": ("The answer is {a}.", "{A}.", "The short answer is {a}.", "In short: {a}."),
+    "bare": ("{A}.",),
+}
 
-# Several phrasings so the model does not learn one stock opener; chosen by a hash, so reruns are identical.
-# Each reads as a sentence whatever the answer is (a name, a date, a number, a noun phrase).
-_SENTENCES = ("The answer is {a}.", "{A}.", "The short answer is {a}.", "In short: {a}.")
+
+def phrasing(source: Any) -> str:
+    """The source's `phrasing` option; ConfigError when it is not one of PHRASINGS."""
+    style = (getattr(source, "options", None) or {}).get("phrasing", "varied")
+    if style not in PHRASINGS:
+        raise ConfigError(
+            f"source {source.name!r}: options.phrasing must be one of {', '.join(PHRASINGS)}, got {style!r}"
+        )
+    return style
+
+
+def check_options(source: Any) -> None:
+    phrasing(source)
 
 
 def convert(row: dict, source: object) -> dict:
@@ -27,5 +51,5 @@ def convert(row: dict, source: object) -> dict:
     question = question[0].upper() + question[1:]
     if not question.endswith("?"):
         question += "?"
-    template = pick(_SENTENCES, question)
+    template = pick(PHRASINGS[phrasing(source)], question)
     return pair(question, template.format(a=answer, A=answer[0].upper() + answer[1:]))

@@ -1,4 +1,5 @@
-"""GSM8K's closing line (`options.closing`), and the load-time check that a source names only options its
+"""How the question-answering readers phrase the answer: GSM8K's closing line (`options.closing`),
+NQ-Open's sentence (`options.phrasing`), and the load-time check that a source names only options its
 format reads."""
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from emergent.config import parse_config
-from emergent.data.formats import gsm8k
+from emergent.data.formats import gsm8k, nq_open
 from emergent.data.ingest import IngestStream
 from emergent.errors import ConfigError
 from emergent.evaluate.checks.text import final_number
 
 
-def _ingest(shared_data: Path, options: dict) -> list[dict]:
-    source = {"name": "gsm8k", "format": "gsm8k", "path": str(shared_data / "gsm8k/train.jsonl"), "options": options}
+def _ingest(shared_data: Path, options: dict, fmt: str = "gsm8k", path: str = "gsm8k/train.jsonl") -> list[dict]:
+    source = {"name": fmt, "format": fmt, "path": str(shared_data / path), "options": options}
     cfg = parse_config({"sources": [source]}, shared_data / "config.yaml")
     stream = IngestStream(cfg.sources, cfg.ingest, lambda q: pytest.fail(f"quarantined: {q}"))
     return list(stream)
@@ -63,8 +64,43 @@ def test_reasoning_only_needs_the_answer_as_its_last_number() -> None:
     assert ends_elsewhere == "She had 7 apples after 3 days.\nSo the answer is 7."
 
 
+def test_plain_closing_never_announces_the_answer(shared_data: Path) -> None:
+    fixed = _ingest(shared_data, {})
+    plain = _ingest(shared_data, {"closing": "plain"})
+    finals = _finals(shared_data)
+    assert len(plain) == len(finals)
+    stated = 0
+    for conv, fixed_conv, n in zip(plain, fixed, finals, strict=True):
+        reply = conv["messages"][-1]["content"]
+        reasoning = fixed_conv["messages"][-1]["content"].rsplit("\n", 1)[0]
+        assert final_number(reply, n).passed, reply
+        if reply != reasoning:
+            assert reply == f"{reasoning}\nThat gives {n}.", reply
+            stated += 1
+    # 95 % of the reasonings already end on the answer; the rest state it without "the answer is".
+    assert 0 < stated < len(plain) / 10
+    # What remains is the solvers' own words (4 of 7,473 reasonings say "the answer is"); fixed: all of them.
+    assert sum("answer is" in c["messages"][-1]["content"].lower() for c in plain) <= 4
+
+
+def test_nq_open_bare_answers_alone(shared_data: Path) -> None:
+    args = ("nq_open", "nq-open/NQ-open.dev.jsonl")
+    varied = _ingest(shared_data, {}, *args)
+    bare = _ingest(shared_data, {"phrasing": "bare"}, *args)
+    assert len(varied) == len(bare) > 3000
+    announced = sum(c["messages"][-1]["content"].startswith(("The answer is", "The short answer is")) for c in varied)
+    assert 0.4 < announced / len(varied) < 0.6  # the default: half announce the answer
+    with open(shared_data / "nq-open/NQ-open.dev.jsonl", encoding="utf-8") as fh:
+        firsts = [json.loads(line)["answer"][0] for line in fh]
+    for conv, fixed_conv, first in zip(bare, varied, firsts, strict=True):
+        assert conv["messages"][0] == fixed_conv["messages"][0]
+        answer = " ".join(first.replace("\xa0", " ").split()).rstrip(".")
+        assert conv["messages"][-1]["content"] == f"{answer[0].upper()}{answer[1:]}."
+    assert nq_open.PHRASINGS["varied"][1] == nq_open.PHRASINGS["bare"][0]  # bare is one of varied's phrasings
+
+
 def test_bad_closing_and_unknown_options_fail_at_load(shared_data: Path) -> None:
-    with pytest.raises(ConfigError, match=r"options.closing must be one of fixed, varied, got 'random'"):
+    with pytest.raises(ConfigError, match=r"options.closing must be one of fixed, varied, plain, got 'random'"):
         _ingest(shared_data, {"closing": "random"})
     with pytest.raises(ConfigError, match=r"format 'gsm8k' has no option\(s\) \['closng'\]; it takes closing"):
         parse_config(
@@ -76,7 +112,9 @@ def test_bad_closing_and_unknown_options_fail_at_load(shared_data: Path) -> None
             {"sources": [{"name": "h", "format": "hh_rlhf", "path": "x.jsonl", "options": {"harm_check": "maybe"}}]},
             shared_data / "config.yaml",
         )
-    with pytest.raises(ConfigError, match=r"format 'nq_open' has no option\(s\) \['closing'\]; it takes none"):
+    with pytest.raises(ConfigError, match=r"options.phrasing must be one of varied, bare, got 'short'"):
+        _ingest(shared_data, {"phrasing": "short"}, "nq_open", "nq-open/NQ-open.dev.jsonl")
+    with pytest.raises(ConfigError, match=r"format 'nq_open' has no option\(s\) \['closing'\]; it takes phrasing"):
         parse_config(
             {"sources": [{"name": "n", "format": "nq_open", "path": "x.jsonl", "options": {"closing": "varied"}}]},
             shared_data / "config.yaml",
