@@ -127,8 +127,9 @@ def test_second_reading_covers_every_row_and_agrees_with_the_first():
 
 @pytest.mark.skipif(not LABELS.is_file(), reason="bench/register/labelled.jsonl not present")
 def test_out_of_source_accuracy_on_the_hand_labelled_test_half(scorer):
-    """Measured 76.6 % (n 141) when shipped (bench/RESULTS.md, session 11); below the 80 % goal, so the
-    report keeps marking every register figure unvalidated."""
+    """Measured 80.9 % (n 141, 114 right) with the third build file (bench/RESULTS.md, session 16): the 80 %
+    goal by one reply, with a 95 % interval reaching down to 74 %, so the report still marks every register
+    figure unvalidated until a fresh labelled set confirms it (76.6 % before)."""
     from emergent.report.eval_sections import UNVALIDATED
 
     rows = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]
@@ -136,7 +137,7 @@ def test_out_of_source_accuracy_on_the_hand_labelled_test_half(scorer):
     assert len(test) >= 100
     predicted = [s["context"] for s in scorer.score([r["response"] for r in test])]
     accuracy = sum(p == r["register"] for p, r in zip(predicted, test, strict=True)) / len(test)
-    assert accuracy >= 0.70, accuracy
+    assert accuracy >= 0.78, accuracy
     assert accuracy >= 0.80 or UNVALIDATED.strip()
 
 

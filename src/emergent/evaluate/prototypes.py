@@ -57,7 +57,7 @@ def texts_from_data(data: Path, per_context: int = 600, seed: int = 0) -> dict[s
     return out
 
 
-WRITTEN_FILES = ("written_a.jsonl", "written_b.jsonl")
+WRITTEN_FILES = ("written_a.jsonl", "written_b.jsonl", "written_c.jsonl")
 
 
 def written_replies() -> list[dict]:
