@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import Any
 
-from emergent.errors import Reject
+from emergent.errors import ConfigError, Reject
 
 
 def field(row: dict, key: str, *, required: bool = True) -> str:
@@ -47,3 +47,11 @@ def pair(prompt: str, answer: str) -> dict[str, Any]:
 def pick(choices: tuple[str, ...], key: str, offset: int = 0) -> str:
     """One of `choices`, fixed by a hash of `key`: phrasings vary across records, and reruns are identical."""
     return choices[(zlib.crc32(key.encode("utf-8")) + offset) % len(choices)]
+
+
+def choice_option(source: Any, key: str, choices: Any, default: str) -> str:
+    """The source's `options[key]`, one of `choices` (default `default`); ConfigError naming them otherwise."""
+    value = (getattr(source, "options", None) or {}).get(key, default)
+    if value not in choices:
+        raise ConfigError(f"source {source.name!r}: options.{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from emergent.data.formats._common import field, pair, pick
-from emergent.errors import ConfigError, Reject
+from emergent.data.formats._common import choice_option, field, pair, pick
+from emergent.errors import Reject
 
 CATEGORY = "analytical"
 LICENSE = "MIT"
@@ -46,12 +46,7 @@ _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 def closing_style(source: Any) -> str:
     """The source's `closing` option; ConfigError when it is not one of CLOSING_STYLES."""
-    style = (getattr(source, "options", None) or {}).get("closing", "fixed")
-    if style not in CLOSING_STYLES:
-        raise ConfigError(
-            f"source {source.name!r}: options.closing must be one of {', '.join(CLOSING_STYLES)}, got {style!r}"
-        )
-    return style
+    return choice_option(source, "closing", CLOSING_STYLES, "fixed")
 
 
 def _last_number(text: str) -> str | None:
@@ -72,10 +67,10 @@ def solution_text(answer: str, *, closing: str = "fixed", key: str = "") -> str:
     reasoning = _CALCULATOR.sub("", answer[: final.start()]).strip()
     if "<<" in reasoning or ">>" in reasoning:
         raise Reject("malformed_annotation", "an unclosed <<...>> calculator annotation")
-    if closing == "fixed":
-        line = "The answer is {n}."
+    if closing == "varied":
+        line = pick(VARIED_CLOSINGS, key)
     else:
-        line = "" if closing == "plain" else pick(VARIED_CLOSINGS, key)
+        line = "The answer is {n}." if closing == "fixed" else ""
     if not line and (not reasoning or _last_number(reasoning) != number.replace(",", "")):
         # The reasoning alone would not end on the answer.
         line = "That gives {n}." if closing == "plain" else "So the answer is {n}."

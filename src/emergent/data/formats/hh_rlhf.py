@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from emergent.data.formats._common import assistant, field, user
-from emergent.errors import ConfigError, Reject
+from emergent.data.formats._common import assistant, choice_option, field, user
+from emergent.errors import Reject
 
 CATEGORY = None
 LICENSE = "MIT"
@@ -121,13 +121,7 @@ def cut_off(reply: str) -> bool:
 
 def harm_check(source: Any) -> str:
     """The source's `harm_check` option (default strict); ConfigError for anything else."""
-    options = getattr(source, "options", None) or {}
-    mode = options.get("harm_check", "strict")
-    if mode not in HARM_CHECKS:
-        raise ConfigError(
-            f"source {source.name!r}: options.harm_check must be one of {', '.join(HARM_CHECKS)}, got {mode!r}"
-        )
-    return mode
+    return choice_option(source, "harm_check", HARM_CHECKS, "strict")
 
 
 def check_options(source: Any) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from emergent.data.formats._common import field, pair, pick
-from emergent.errors import ConfigError, Reject
+from emergent.data.formats._common import choice_option, field, pair, pick
+from emergent.errors import Reject
 
 CATEGORY = "factual"
 LICENSE = "CC-BY-SA-3.0"
@@ -28,12 +28,7 @@ PHRASINGS = {
 
 def phrasing(source: Any) -> str:
     """The source's `phrasing` option; ConfigError when it is not one of PHRASINGS."""
-    style = (getattr(source, "options", None) or {}).get("phrasing", "varied")
-    if style not in PHRASINGS:
-        raise ConfigError(
-            f"source {source.name!r}: options.phrasing must be one of {', '.join(PHRASINGS)}, got {style!r}"
-        )
-    return style
+    return choice_option(source, "phrasing", PHRASINGS, "varied")
 
 
 def check_options(source: Any) -> None:
