@@ -191,12 +191,15 @@ def generate_distinct(
     """
     if getattr(getattr(generator, "decoding", None), "do_sample", False):
         return generator.generate(convs, tools, use_adapter)
-    slot_of: dict[str, int] = {}
-    slots = [
-        slot_of.setdefault(json.dumps([c, t], sort_keys=True), len(slot_of)) for c, t in zip(convs, tools, strict=True)
-    ]
-    first = {s: i for i, s in reversed(list(enumerate(slots)))}  # slot -> its first conversation
-    rows = [first[s] for s in range(len(slot_of))]
+    slot_of: dict[str, int] = {}  # a conversation's JSON -> its position among the distinct ones
+    rows: list[int] = []  # the first conversation of each distinct one
+    slots: list[int] = []
+    for i, (c, t) in enumerate(zip(convs, tools, strict=True)):
+        key = json.dumps([c, t], sort_keys=True)
+        if key not in slot_of:
+            slot_of[key] = len(rows)
+            rows.append(i)
+        slots.append(slot_of[key])
     answers = generator.generate([convs[i] for i in rows], [tools[i] for i in rows], use_adapter)
     return [answers[s] for s in slots]
 
