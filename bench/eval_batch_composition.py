@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from emergent.evaluate.config import DecodingConfig
-from emergent.evaluate.generate import LocalGenerator
+from emergent.lm.config import DecodingConfig
+from emergent.lm.generation import LocalGenerator
 from emergent.lm.registry import resolve_model_path
 from eval_decode_settings import sample_prompts
 

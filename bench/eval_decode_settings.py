@@ -18,9 +18,9 @@ import argparse
 import random
 import time
 
-from emergent.evaluate.config import DecodingConfig
-from emergent.evaluate.generate import LocalGenerator
 from emergent.evaluate.suite import load_suite
+from emergent.lm.config import DecodingConfig
+from emergent.lm.generation import LocalGenerator
 from emergent.lm.registry import resolve_model_path
 
 

@@ -247,9 +247,23 @@ class Manifest(Record):
 # -- train_summary.json, phases/<phase>/phase.json, validation.jsonl (train/) ------------------------------
 
 
+class PhaseReplay(Record):
+    """How many of a phase's conversations trained on the base model's own reply (train/replay.py)."""
+
+    trained: int
+    chosen: int
+    replayed: int
+    replayed_by_category: dict[str, int] = Field(default_factory=dict)
+    trimmed: int
+    kept_corpus_reply: dict[str, int] = Field(default_factory=dict)
+    generated: int
+    seconds: float
+
+
 class PhaseSummary(Record):
     """One finished phase (train/phase_stats.PhaseStats.summary); also phases/<phase>/phase.json."""
 
+    OPTIONAL = frozenset({"replay"})
     schema_version: int = SCHEMA_VERSION
     name: str
     categories: list[str] = Field(default_factory=list)
@@ -269,6 +283,7 @@ class PhaseSummary(Record):
     tokens_per_s: float | None = None
     validation_loss: float | None = None
     validation_by_category: dict[str, float] | None = None
+    replay: PhaseReplay | None = None  # training.replay runs only
 
 
 class ValidationLoss(Record):

@@ -9,8 +9,9 @@ import torch
 from mock_openai import mock_server
 
 from emergent.evaluate.config import DecodingConfig, EndpointConfig
-from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
+from emergent.evaluate.generate import EndpointGenerator, run_items
 from emergent.evaluate.suite import Item
+from emergent.lm.generation import LocalGenerator
 
 PROMPTS = [
     [{"role": "user", "content": "Hi"}],

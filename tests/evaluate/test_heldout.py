@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from emergent.data.store import write_conversations
-from emergent.evaluate.config import DecodingConfig
-from emergent.evaluate.generate import LocalGenerator
 from emergent.evaluate.heldout import heldout_loss
+from emergent.lm.config import DecodingConfig
+from emergent.lm.generation import LocalGenerator
 from emergent.schema import make_conversation
 from reference_losses import encode_file, plain_losses
 

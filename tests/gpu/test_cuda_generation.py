@@ -11,8 +11,8 @@ import contextlib
 import pytest
 import torch
 
-from emergent.evaluate.config import DecodingConfig
-from emergent.evaluate.generate import LocalGenerator
+from emergent.lm.config import DecodingConfig
+from emergent.lm.generation import LocalGenerator
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -126,8 +126,8 @@ def test_training_a_base_model_saves_the_template_with_every_adapter(base_model_
     from typer.testing import CliRunner
 
     from emergent.cli import app
-    from emergent.evaluate.config import DecodingConfig
-    from emergent.evaluate.generate import LocalGenerator
+    from emergent.lm.config import DecodingConfig
+    from emergent.lm.generation import LocalGenerator
 
     merged = tmp_path / "merged"
     result = CliRunner().invoke(app, ["export", str(tmp_path / "out" / "adapter"), "--merge", "-o", str(merged)])

@@ -7,18 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-
-class DecodingConfig(BaseModel):
-    """Identical for every context and for base and adapter, so the adapter explains any difference."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_new_tokens: int = Field(96, ge=1)
-    do_sample: bool = False  # greedy by default
-    temperature: float = Field(1.0, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-    repetition_penalty: float = Field(1.0, gt=0)
-    seed: int = 0
+from emergent.lm.config import DecodingConfig
 
 
 class EndpointConfig(BaseModel):

@@ -22,10 +22,11 @@ from emergent.evaluate.cache import GenerationCache, SideSpec, folder_digest
 from emergent.evaluate.config import EvalConfig, suite_limits
 from emergent.evaluate.contamination import contamination
 from emergent.evaluate.dialogue import dialogues as dialogue_figures
-from emergent.evaluate.generate import EndpointGenerator, LocalGenerator, run_items
+from emergent.evaluate.generate import EndpointGenerator, run_items
 from emergent.evaluate.scorer import StyleScorer, boilerplate_words, register_fit
 from emergent.evaluate.suite import Item, Suite, load_suite
 from emergent.handoff import write_eval_result
+from emergent.lm.generation import LocalGenerator
 from emergent.progress import counter_progress
 
 if TYPE_CHECKING:
@@ -160,16 +161,9 @@ def differences(base: list[dict[str, Any]], adapter: list[dict[str, Any]], n: in
 
 def _secondary_tests(base: list[dict[str, Any]], adapter: list[dict[str, Any]], n: int, seed: int) -> list[dict]:
     """Paired bootstrap tests of the secondary metrics, signed so that effect > 0 means adapter better."""
-    tb, ta = M.transition_scores(base), M.transition_scores(adapter)
-    pairs = {
-        "range": (M.range_scores(base), M.range_scores(adapter), 1),
+    pairs = {  # not the figures a control reaches (metrics.REACHED_BY_CONTROLS)
         "fit": (M.fit_scores(base), M.fit_scores(adapter), 1),
         "consistency": (M.consistency_scores(base), M.consistency_scores(adapter), 1),
-        "transitions": (
-            {k: v["turns_to_switch"] for k, v in tb.items()},
-            {k: v["turns_to_switch"] for k, v in ta.items()},
-            -1,  # fewer turns to switch is better
-        ),
     }
     tests = []
     for metric, (b, a, sign) in pairs.items():

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from emergent.evaluate.style import FEATURES, expected_style_hit, feature_vector, style_features
+from emergent.text import repetitive
 
 DEFAULT_PROTOTYPES = "prototypes.npz"  # shipped beside this module
 
@@ -178,15 +179,6 @@ def build_prototypes(
 # prompts, which need their constraints followed (checked by the primary metric), in whatever register
 # the request implies. Their fit is not judged.
 FIT_UNJUDGED = frozenset({"instructional"})
-
-
-def repetitive(text: str, min_bytes: int = 200, max_ratio: float = 0.2) -> bool:
-    """A reply that compresses below `max_ratio` of its size is mostly a loop of itself. No hand-written
-    build reply of 200+ bytes compresses below 0.32; most replies labelled `none` are loops (RESULTS.md)."""
-    import zlib
-
-    data = text.encode()
-    return len(data) >= min_bytes and len(zlib.compress(data)) / len(data) < max_ratio
 
 
 def common_words(texts: Sequence[str], share: float, min_letters: int = 1) -> frozenset[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from emergent.lm.chat_template import BUILT_IN
 
@@ -35,3 +35,17 @@ class ModelConfig(BaseModel):
         if not path.is_file():
             raise ValueError(f"{v!r} is neither a built-in template ({', '.join(BUILT_IN)}) nor a Jinja file")
         return str(path)
+
+
+class DecodingConfig(BaseModel):
+    """How replies are generated (eval.decoding; the replay replies of training.replay). The evaluation uses
+    one for every context and for base and adapter, so the adapter explains any difference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int = Field(96, ge=1)
+    do_sample: bool = False  # greedy by default
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    repetition_penalty: float = Field(1.0, gt=0)
+    seed: int = 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from emergent.schema import normalize_category
 
 # The seed's LoRA targets: every attention and MLP projection of a Llama-style block.
 SEED_TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -33,6 +35,33 @@ class ValidationSettings(BaseModel):
     every_steps: int | None = Field(default=None, gt=0)
     max_examples: int | None = Field(default=None, gt=0)  # None: the whole set; else taken per bucket in turn
     batch_size: int | None = Field(default=None, gt=0)  # rows per forward; None: training.batch_size
+
+
+class ReplaySettings(BaseModel):
+    """Self-distillation replay: the base model's own replies stand in for the corpus replies of a share of
+    the conversations each phase trains on, so training keeps showing the model the behaviour it starts
+    from (train/replay.py). The replies are generated once, greedy, before the phase, and cached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The share of each phase's trained conversations (of the replayed categories) that get the base reply.
+    share: float = Field(gt=0.0, le=1.0)
+    # Buckets whose conversations may be replayed; None: every bucket. Tool conversations never are.
+    categories: list[str] | None = None
+    # A reply that has not ended within this many tokens: cut after its last whole sentence (trim; refused
+    # when that leaves less than half of it), or refused (drop). A reply that loops is refused. All counted.
+    max_new_tokens: int = Field(default=256, gt=0)
+    unended: Literal["trim", "drop"] = "trim"
+    batch_size: int = Field(default=8, gt=0)
+
+    @field_validator("categories")
+    @classmethod
+    def _known(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and not v:
+            raise ValueError(
+                "replay.categories is empty, so nothing would be replayed — list buckets, or leave it out for all"
+            )
+        return v if v is None else [normalize_category(c) for c in v]
 
 
 class TrainingConfig(BaseModel):
@@ -81,6 +110,8 @@ class TrainingConfig(BaseModel):
     # The peak rate of that one schedule (used as given, lr_scale does not apply); None: the
     # curriculum's rates (after lr_scale) averaged with each phase weighted by its steps.
     no_curriculum_learning_rate: float | None = Field(default=None, gt=0)
+    # None: every phase trains on the corpus replies as they are.
+    replay: ReplaySettings | None = None
 
     @model_validator(mode="after")
     def _rate_is_used(self) -> TrainingConfig:

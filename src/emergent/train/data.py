@@ -28,6 +28,8 @@ class PhaseData:
     truncated: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     categories: dict[str, int] = field(default_factory=dict)
+    # For each example, the index of its conversation in the list it was encoded from.
+    conversation_index: list[int] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:
@@ -73,10 +75,11 @@ def distinct_conversations(groups: Iterable[list[dict]]) -> list[dict]:
 def encode_phase(convs: list[dict], training: TrainingConfig, tokenizer: Any, path: Path) -> PhaseData:
     """Tokenise and pack `convs` (read from `path`, named in errors) into a phase's rows."""
     examples: list[Example] = []
+    index: list[int] = []
     dropped: Counter[str] = Counter()
     categories: Counter[str] = Counter()
     truncated = 0
-    for conv in convs:
+    for i, conv in enumerate(convs):
         try:
             ex = encode(conv, tokenizer, training.max_seq_len, last_turn_only=training.mask_history)
         except ValueError as err:
@@ -90,6 +93,7 @@ def encode_phase(convs: list[dict], training: TrainingConfig, tokenizer: Any, pa
         truncated += ex.truncated
         categories[conv.get("_category") or "uncategorised"] += 1
         examples.append(ex)
+        index.append(i)
     if not examples:
         raise ValueError(
             f"{path}: no trainable conversation ({len(convs)} read, dropped {dict(dropped)}) — "
@@ -104,4 +108,5 @@ def encode_phase(convs: list[dict], training: TrainingConfig, tokenizer: Any, pa
         truncated=truncated,
         dropped=dict(dropped),
         categories=dict(categories),
+        conversation_index=index,
     )

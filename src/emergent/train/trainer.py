@@ -39,12 +39,12 @@ from emergent.train.data import (
     PhaseData,
     distinct_conversations,
     encode_phase,
-    load_phase,
     missing_phase_files,
     phase_conversations,
     phase_file,
 )
 from emergent.train.phase_stats import PhaseStats
+from emergent.train.replay import REPLIES_FILE, ReplayStats, replay_phase
 from emergent.train.schedule import make_scheduler, phase_steps
 from emergent.train.validation import Validator, base_validation_loss, make_validator
 
@@ -84,6 +84,7 @@ class Mixture:
     """The no-curriculum control: the curriculum's conversations as one phase, for the curriculum's steps."""
 
     phase: Phase
+    conversations: list[dict]  # those `data` was encoded from
     data: PhaseData
     steps: int
     curriculum: list[Phase]  # at the rates they would have trained at
@@ -128,6 +129,7 @@ def plan_mixture(
     return Mixture(
         # Not a configured phase: unvalidated, and without categories of its own (its summary lists the data's).
         phase=Phase.model_construct(name=NO_CURRICULUM_PHASE, categories=[], learning_rate=rate),
+        conversations=convs,
         data=encode_phase(convs, t, tokenizer, Path(data_dir) / "phases"),
         steps=total,
         curriculum=curriculum,
@@ -396,15 +398,56 @@ class CurriculumTrainer:
             self.weights_from = adapter_dir
             return self.done[phase.name]
         if self.mixture:
-            data, steps = self.mixture.data, self.mixture.steps
+            convs, data, steps = self.mixture.conversations, self.mixture.data, self.mixture.steps
         else:
-            data = load_phase(self.data_dir, phase, self.t, self.tokenizer, seed=self.seed * 1_000 + k)
+            convs = phase_conversations(self.data_dir, phase, self.t, seed=self.seed * 1_000 + k)
+            data = encode_phase(convs, self.t, self.tokenizer, phase_file(self.data_dir, phase.name))
             steps = _steps(phase, self.t, data, self.per_step)
+        replay_stats = None
+        if self.t.replay:
+            data, replay_stats = self._replay(k, phase, convs, data, steps)
         summary = self.train_phase(k, phase, data, steps)
+        if replay_stats:
+            summary["replay"] = replay_stats.summary()
         self.weights_from = None
         self.global_step += summary["steps"]
         self._save_phase(phase.name, adapter_dir, summary)
         return summary
+
+    def _replay(
+        self, k: int, phase: Phase, convs: list[dict], data: PhaseData, steps: int
+    ) -> tuple[PhaseData, ReplayStats]:
+        """The phase's data with a share of its trained conversations answered by the base model (train/replay.py)."""
+        r = self.t.replay
+        assert r is not None
+        self._replay_task = self.progress.add_task(f"{phase.name}: base replies to replay", total=None)
+        order = RowOrder(len(data.rows), self.seed * 1_000 + k)
+        trained, stats = replay_phase(
+            convs, data, order.__getitem__, steps * self.per_step, r, self.out / REPLIES_FILE,
+            self._base_replies if self.main else None, self.accelerator.wait_for_everyone, seed=self.seed * 1_000 + k,
+        )  # fmt: skip
+        self._replay_generator = None  # the second copy of the model is not kept through training
+        where = phase_file(self.data_dir, phase.name) if not self.mixture else Path(self.data_dir) / "phases"
+        return encode_phase(trained, self.t, self.tokenizer, where), stats
+
+    def _base_replies(self, convs: list[list[dict]], tools: list[list[dict] | None]) -> list[tuple[str, bool]]:
+        """Greedy replies of the base model without the adapter: a separate copy of it, loaded on first use,
+        so that the model being trained (fast paths, sharding, dropout on) is left as it is."""
+        if getattr(self, "_replay_generator", None) is None:
+            from emergent.lm.config import DecodingConfig
+            from emergent.lm.generation import LocalGenerator
+            from emergent.lm.registry import resolve_model_path
+
+            r = self.t.replay
+            assert r is not None
+            m = self.cfg.model
+            self._replay_generator = LocalGenerator(
+                resolve_model_path(m.name), None, DecodingConfig(max_new_tokens=r.max_new_tokens, do_sample=False),
+                r.batch_size, str(self.accelerator.device), m.trust_remote_code, self.precision, m.chat_template,
+            )  # fmt: skip
+        replies = self._replay_generator.generate_ended(convs, tools, use_adapter=False)
+        self.progress.advance(self._replay_task, len(replies))
+        return replies
 
     def _save_phase(self, name: str, adapter_dir: Path, summary: dict) -> None:
         lora = distributed.lora_state(self.accelerator, self.wrapped)

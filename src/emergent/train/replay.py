@@ -1,0 +1,214 @@
+"""Self-distillation replay: the base model's own replies in place of the corpus replies of a share of the
+conversations a phase trains on.
+
+Why: fine-tuning a small instruct model on corpora whose replies are shorter and plainer than its own
+moves every context towards them, the ones it never trained on included (docs/proof.md, the ethical-only
+diagnostic). Training on the model's own answers to some of the same requests keeps that behaviour in the
+data, as SSR (self-synthesised rehearsal) and SDFT (self-distillation fine-tuning) do for continual learning.
+
+How, per phase:
+1. The phase is planned as usual; the conversations its steps would draw (the first steps x rows-per-step
+   positions of its row order) are the ones it trains on, so no reply is generated for a conversation
+   the phase would not see.
+2. A seeded share of them (of the replayed buckets; never tool conversations) is chosen. The base model
+   (no adapter), greedy, answers each one's last request given the turns before it.
+3. A reply that did not end within `max_new_tokens` is cut after its last whole sentence (`unended:
+   trim`; a small model's long answers often run past any budget, and the evaluation reads only its first
+   tokens too) or refused (`drop`). A reply that loops (text.repetitive), is empty, or keeps less than half
+   of itself when trimmed is refused: that conversation keeps its corpus reply. Both are counted in phase.json.
+4. The phase trains on the chosen conversations with those replies, packed afresh.
+
+Replies are cached in TRAIN_DIR/replay/replies.jsonl, one line per conversation and written batch by
+batch, so an interrupted run resumes without generating them again and every phase (the mixed phases
+repeat earlier ones' records) reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emergent.text import repetitive
+from emergent.train.config import ReplaySettings
+from emergent.train.data import PhaseData
+
+# The base model's replies: conversations (messages before the reply) and their tools -> (reply, ended).
+Generate = Callable[[list[list[dict]], list[list[dict] | None]], list[tuple[str, bool]]]
+REPLIES_FILE = Path("replay") / "replies.jsonl"
+
+
+@dataclass
+class ReplayStats:
+    """phase.json's `replay` entry."""
+
+    trained: int = 0  # conversations the phase's steps draw
+    chosen: int = 0
+    generated: int = 0  # replies generated for this phase (the rest came from the cache)
+    seconds: float = 0.0
+    replayed: Counter[str] = field(default_factory=Counter)  # by bucket
+    trimmed: int = 0  # replayed replies cut after their last whole sentence
+    kept: Counter[str] = field(default_factory=Counter)  # chosen but kept the corpus reply, by reason
+
+    def summary(self) -> dict:
+        return {
+            "trained": self.trained,
+            "chosen": self.chosen,
+            "replayed": sum(self.replayed.values()),
+            "replayed_by_category": dict(self.replayed),
+            "trimmed": self.trimmed,
+            "kept_corpus_reply": dict(self.kept),
+            "generated": self.generated,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def replayable(conv: dict) -> bool:
+    """A conversation whose last message is a plain assistant reply to a user turn, with no tools in it."""
+    msgs = conv["messages"]
+    if conv.get("tools") or len(msgs) < 2 or msgs[-1]["role"] != "assistant" or msgs[-2]["role"] != "user":
+        return False
+    return not any(m["role"] == "tool" or m.get("tool_calls") for m in msgs)
+
+
+def prompt_key(messages: Sequence[dict]) -> str:
+    """The cache key: the messages the reply answers (a record repeated across phases is generated once)."""
+    text = json.dumps([[m["role"], m.get("content") or ""] for m in messages], ensure_ascii=False)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def trained_conversations(data: PhaseData, order: Callable[[int], int], positions: int) -> list[int]:
+    """Indices (into the phase's conversations) of those in the rows at stream positions [0, positions),
+    each once, in the order they are first drawn."""
+    seen: dict[int, None] = {}
+    for p in range(positions):
+        for e in data.rows[order(p)]:
+            seen.setdefault(data.conversation_index[e], None)
+    return list(seen)
+
+
+def choose(convs: list[dict], trained: list[int], settings: ReplaySettings, seed: int) -> list[int]:
+    """A seeded `share` of the trained conversations that may be replayed (round half up, at least one
+    where any is eligible)."""
+    cats = set(settings.categories) if settings.categories else None
+    pool = [i for i in trained if replayable(convs[i]) and (cats is None or convs[i].get("_category") in cats)]
+    n = min(len(pool), max(1, int(settings.share * len(pool) + 0.5))) if pool else 0
+    return sorted(random.Random(seed).sample(pool, n))
+
+
+class ReplyCache:
+    """TRAIN_DIR/replay/replies.jsonl: {"key", "reply", "ended"} per generated reply."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.replies: dict[str, tuple[str, bool]] = {}
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line of an interrupted write; that reply is generated again
+                self.replies[row["key"]] = (row["reply"], row["ended"])
+
+    def add(self, keys: list[str], replies: list[tuple[str, bool]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = self.path.is_file() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
+        with self.path.open("a", encoding="utf-8") as f:
+            if torn:  # the unfinished line of an interrupted write stays alone on its line, skipped on read
+                f.write("\n")
+            for key, (reply, ended) in zip(keys, replies, strict=True):
+                f.write(json.dumps({"key": key, "reply": reply, "ended": ended}, ensure_ascii=False) + "\n")
+                self.replies[key] = (reply, ended)
+
+
+def fill(cache: ReplyCache, convs: list[dict], chosen: list[int], generate: Generate, batch_size: int) -> int:
+    """Generate the replies the cache lacks, `batch_size` conversations per call, saved after each call."""
+    todo: dict[str, dict] = {}
+    for i in chosen:
+        key = prompt_key(convs[i]["messages"][:-1])
+        if key not in cache.replies:
+            todo.setdefault(key, convs[i])
+    keys = list(todo)
+    for start in range(0, len(keys), batch_size):
+        batch = keys[start : start + batch_size]
+        replies = generate([todo[k]["messages"][:-1] for k in batch], [None] * len(batch))
+        cache.add(batch, replies)
+    return len(keys)
+
+
+# The end of a sentence: its mark, any closing quotes or brackets, then a space, a line end or the text's end.
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
+
+
+def trim_to_sentence(text: str) -> str:
+    """`text` up to the end of its last whole sentence; "" when it has none."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    return text[: ends[-1]].rstrip() if ends else ""
+
+
+def usable(reply: str, ended: bool, unended: str) -> tuple[str | None, str]:
+    """(the reply to train on, or None when refused; why: "" for a reply used whole, "trimmed", or the refusal)."""
+    if not reply.strip():
+        return None, "empty"
+    if repetitive(reply):
+        return None, "repetitive"
+    if ended:
+        return reply, ""
+    if unended == "drop":
+        return None, "unended"
+    cut = trim_to_sentence(reply)
+    if len(cut.split()) < 0.5 * len(reply.split()):
+        return None, "unended"
+    return cut, "trimmed"
+
+
+def apply(
+    convs: list[dict], chosen: list[int], cache: ReplyCache, stats: ReplayStats, unended: str = "trim"
+) -> list[dict]:
+    """`convs` with each chosen one's last reply replaced by the cached base reply where it is usable."""
+    out = list(convs)
+    for i in chosen:
+        conv = convs[i]
+        reply, why = usable(*cache.replies[prompt_key(conv["messages"][:-1])], unended)
+        if reply is None:
+            stats.kept[why] += 1
+            continue
+        stats.trimmed += why == "trimmed"
+        last = {**conv["messages"][-1], "content": reply}
+        out[i] = {**conv, "messages": [*conv["messages"][:-1], last], "_replayed": True}
+        stats.replayed[conv.get("_category") or "uncategorised"] += 1
+    return out
+
+
+def replay_phase(
+    convs: list[dict],
+    data: PhaseData,
+    order: Callable[[int], int],
+    positions: int,
+    settings: ReplaySettings,
+    path: Path,
+    generate: Generate | None,
+    barrier: Callable[[], None],
+    seed: int,
+) -> tuple[list[dict], ReplayStats]:
+    """The conversations the phase trains on, a share of them with the base model's replies.
+
+    The process given `generate` (the main one) fills the cache at `path`; every process waits at
+    `barrier`, then reads it, so all of them train on the same conversations."""
+    stats = ReplayStats()
+    trained = trained_conversations(data, order, positions)
+    chosen = choose(convs, trained, settings, seed)
+    stats.trained, stats.chosen = len(trained), len(chosen)
+    if generate is not None:
+        began = time.perf_counter()
+        stats.generated = fill(ReplyCache(path), convs, chosen, generate, settings.batch_size)
+        stats.seconds = time.perf_counter() - began
+    barrier()
+    replayed = apply(convs, chosen, ReplyCache(path), stats, settings.unended)
+    return [replayed[i] for i in trained], stats
