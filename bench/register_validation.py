@@ -35,6 +35,7 @@ from emergent.evaluate.scorer import Prototypes, StyleScorer, build_prototypes  
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "bench" / "register" / "labelled.jsonl"
 SECOND = ROOT / "bench" / "register" / "second_reading.jsonl"
+SECOND_READ = {"dev", "test"}  # the batches second_reading.jsonl covers
 
 
 def _balanced(pairs: list[tuple[str, str]], cap: int, rng: random.Random) -> list[tuple[str, str]]:
@@ -111,6 +112,7 @@ def inter_rater(scorer: StyleScorer, path: Path, second: Path) -> dict:
     on the rows where both readers give the same register (a label two readers agree on is less likely noise)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     other = {r["lid"]: r for r in (json.loads(line) for line in second.read_text().splitlines() if line.strip())}
+    rows = [r for r in rows if r.get("batch", "test") in SECOND_READ]  # the fresh batch has one reading
     missing = [r["lid"] for r in rows if r["lid"] not in other]
     if missing:
         raise ValueError(f"{second}: no second label for {len(missing)} rows (first: {missing[0]})")
@@ -136,13 +138,15 @@ def inter_rater(scorer: StyleScorer, path: Path, second: Path) -> dict:
 
 def labelled(scorer: StyleScorer, path: Path) -> dict:
     """Register accuracy against the hand labels (replies labelled `none` are counted, not scored), and
-    agreement of the scorer's fit with the hand-labelled fit: the test half first (never looked at while
-    the scorer was built or tuned), then the dev half (used to choose the feature weight), then both."""
+    agreement of the scorer's fit with the hand-labelled fit: the fresh batch first (labelled after every
+    choice of the scorer was made, scored once), the test half (judged three build sets), the dev half
+    (used to choose the feature weight and to write the third build file), then all of them."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     # The evaluation's own path (add_style): the prediction and the fit, boilerplate words included.
     scored = add_style([{k: r[k] for k in ("id", "context", "prompt", "response")} for r in rows], scorer)
     out = {}
-    for name, keep in (("test", {"test"}), ("dev", {"dev"}), ("all", {"test", "dev"})):
+    halves = (("fresh", {"fresh"}), ("test", {"test"}), ("dev", {"dev"}), ("all", {"fresh", "test", "dev"}))
+    for name, keep in halves:
         pairs = [(r, s) for r, s in zip(rows, scored, strict=True) if r.get("batch", "test") in keep]
         if pairs:
             out[name] = _labelled_subset(f"hand-labelled suite generations, {name}", pairs, scorer)

@@ -147,7 +147,8 @@ def test_run_command_prints_summary(tmp_path: Path, calls: list) -> None:
     assert "report" in out and str(tmp_path / "other" / "report.html") in out.replace("\n", "")
     assert "2,270 conversations kept of 2,700" in out and "5 phases" in out and "emergent chat" in out
     assert "mean loss by phase" in out  # not one step's loss against another phase's
-    # The register figure says its scorer is not validated (rich must not read the mark as markup).
-    assert "Behavioural range" in out and "register scorer unvalidated" in " ".join(out.split())
+    # The summary names the first two headline figures no control reaches (this eval.json has neither the
+    # primary metric nor register fit): consistency, never the turns to switch that an echo reaches.
+    assert "Consistency" in out and "Transition" not in out
     missing = CliRunner().invoke(app, ["run", str(tmp_path / "nope.yaml")])
     assert missing.exit_code != 0

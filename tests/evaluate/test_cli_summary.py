@@ -18,5 +18,5 @@ def test_summary_prints_a_run_with_a_no_history_side(capsys) -> None:
     result["sides"] = [*result["sides"], "no_history"]
     cli.print_summary(result)
     out = capsys.readouterr().out
-    assert "held-out loss" in out and "adapter per context" in out
+    assert "held-out loss" in out and "adapter context hit rate per context" in out
     assert "no_history per context" not in out

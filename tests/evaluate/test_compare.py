@@ -167,7 +167,8 @@ def test_every_figure_equals_the_runs_own_eval_json_at_its_samples_and_seed(stud
 
 def test_holm_runs_over_every_system_and_metric_with_no_verdict_below_min_n(study):
     c = compare_runs([study["seed0"], study["seed1"]], samples=300)
-    metrics = {"primary", "range", "fit", "consistency", "transitions", "collapse", "dialogues"}
+    # Not the figures a control reaches (metrics.REACHED_BY_CONTROLS): they are shown, never tested.
+    metrics = {"primary", "fit", "consistency", "dialogues"}
     assert {d.metric for d in c.differences} == metrics and len(c.differences) == 2 * len(metrics)
     counted = [d for d in c.differences if d.n >= stats.MIN_N and d.p is not None]
     ps = sorted(d.p for d in counted)
@@ -177,7 +178,8 @@ def test_holm_runs_over_every_system_and_metric_with_no_verdict_below_min_n(stud
         running = max(running, min(1.0, (m - rank) * p))
         expected.append(running)
     assert sorted(d.p_holm for d in counted) == pytest.approx(expected, abs=1e-6)
-    assert m >= 2 and any(d.p_holm > d.p for d in counted if d.p > 0)
+    # Holm's arithmetic itself is test_stats.py's; here, that compare runs it over the whole family.
+    assert m >= 2 and {d.metric for d in counted} >= {"primary", "fit"}
     for d in c.differences:
         if d.n < stats.MIN_N:
             assert d.p_holm is None and d.verdict.startswith("no verdict (n = ")

@@ -116,7 +116,8 @@ def test_second_reading_covers_every_row_and_agrees_with_the_first():
     sys.path.insert(0, str(ROOT / "bench"))
     from register_validation import kappa
 
-    first = {r["lid"]: r for r in map(json.loads, LABELS.read_text().splitlines())}
+    rows = map(json.loads, LABELS.read_text().splitlines())
+    first = {r["lid"]: r for r in rows if r["batch"] in ("dev", "test")}  # the fresh batch has one reading
     second = {r["lid"]: r for r in map(json.loads, SECOND.read_text().splitlines())}
     assert second.keys() == first.keys()
     assert all(r["register"] in REGISTERS | {"none"} and isinstance(r["fits"], bool) for r in second.values())
@@ -126,19 +127,22 @@ def test_second_reading_covers_every_row_and_agrees_with_the_first():
 
 
 @pytest.mark.skipif(not LABELS.is_file(), reason="bench/register/labelled.jsonl not present")
-def test_out_of_source_accuracy_on_the_hand_labelled_test_half(scorer):
-    """Measured 80.9 % (n 141, 114 right) with the third build file (bench/RESULTS.md, session 16): the 80 %
-    goal by one reply, with a 95 % interval reaching down to 74 %, so the report still marks every register
-    figure unvalidated until a fresh labelled set confirms it (76.6 % before)."""
-    from emergent.report.eval_sections import UNVALIDATED
+def test_out_of_source_accuracy_on_the_sets_it_was_never_tuned_against(scorer):
+    """The test half (80.9 %, n 141) and the fresh batch labelled after every scorer choice (81.0 %, n 147;
+    bench/RESULTS.md, sessions 16-17): the 80 % goal on both, and the figure the report prints beside every
+    register number is their joint accuracy."""
+    from emergent.report.eval_sections import SCORER_MARK
 
     rows = [json.loads(line) for line in LABELS.read_text().splitlines() if line.strip()]
-    test = [r for r in rows if r["batch"] == "test" and r["register"] != "none"]
-    assert len(test) >= 100
-    predicted = [s["context"] for s in scorer.score([r["response"] for r in test])]
-    accuracy = sum(p == r["register"] for p, r in zip(predicted, test, strict=True)) / len(test)
-    assert accuracy >= 0.78, accuracy
-    assert accuracy >= 0.80 or UNVALIDATED.strip()
+    right = total = 0
+    for batch in ("test", "fresh"):
+        held = [r for r in rows if r["batch"] == batch and r["register"] != "none"]
+        assert len(held) >= 100, batch
+        predicted = [s["context"] for s in scorer.score([r["response"] for r in held])]
+        hits = sum(p == r["register"] for p, r in zip(predicted, held, strict=True))
+        assert hits / len(held) >= 0.80, (batch, hits / len(held))
+        right, total = right + hits, total + len(held)
+    assert f" {round(100 * right / total)} % right out of source" in SCORER_MARK
 
 
 def test_prototype_files_of_the_older_design_still_load_and_score(tmp_path):

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from emergent.cli import app
 from emergent.config import load_config
+from emergent.evaluate.metrics import REACHED_BY_CONTROLS
 
 runner = CliRunner()
 
@@ -70,7 +71,8 @@ def test_eval_config_with_adapter_writes_every_metric_with_ci(tmp_path: Path, ti
         assert p[side]["n"] == 18 and len(p[side]["ci95"]) == 2 and set(p[side]["per_context"]) == set(p["contexts"])
     assert p["difference"]["n"] == 18
     family = result["tests"]["family"]
-    assert result["tests"]["correction"] == "holm" and {t["metric"] for t in family} >= {"primary", "range"}
+    assert result["tests"]["correction"] == "holm" and {t["metric"] for t in family} >= {"primary", "fit"}
+    assert not {t["metric"] for t in family} & set(REACHED_BY_CONTROLS)  # figures a control reaches are not tested
     assert all(t["verdict"].startswith("no verdict (n = ") for t in family if t["n"] < 20)
     assert res.output.index("primary") < res.output.index("secondary")
     printed = res.output

@@ -25,7 +25,7 @@ def test_card_from_a_finished_run(fake_run: Path) -> None:
     def ci(e: dict) -> str:
         return f"{e['mean']:.3f} [{e['ci95'][0]:.3f}, {e['ci95'][1]:.3f}]"
 
-    row = f"| Behavioural range (context hit rate) [register scorer unvalidated] | {ci(ev['base'])} | {ci(ev['adapter'])} | {ci(ev['difference'])} |"
+    row = f"| Context hit rate [reached by a control: not evidence] | {ci(ev['base'])} | {ci(ev['adapter'])} | {ci(ev['difference'])} |"
     assert row in text
 
 

@@ -35,12 +35,12 @@ SCHEMA_VERSION = 1
 SEED_SUFFIX = re.compile(r"^(?P<variant>.+?)[-_.]seed[-_]?(?P<seed>\d+)$")
 # The secondary metrics of eval.json: key, label, +1 when higher is better (-1 when lower is).
 SECONDARY = {
-    "range": ("range (context hit rate)", 1),
     "fit": ("register fit (on topic, own words)", 1),
     "consistency": ("consistency (min over turns)", 1),
-    "transitions": ("transition: turns to switch", -1),
-    "collapse": ("collapse: context predictability", 1),
-    "depth": ("depth: Spearman(complexity, words)", 1),
+    "range": ("context hit rate (not tested: reached by a control)", 1),
+    "transitions": ("transition: turns to switch (not tested: reached by a control)", -1),
+    "collapse": ("context predictability (not tested: reached by a control)", 1),
+    "depth": ("depth: Spearman(complexity, words) (reached by a control)", 1),
     "dialogues": ("checked dialogues: pass rate", 1),
 }
 # eval.json's suite summary is compared without `files`: "default" and a path to the same files are
@@ -560,6 +560,8 @@ def _secondary_differences(
     rs, ss = _secondary_scores(styled[ref.label], seed), _secondary_scores(styled[s.label], seed)
     out = []
     for metric, scores in ss.items():
+        if metric in M.REACHED_BY_CONTROLS:  # a figure a control reaches is no evidence either way
+            continue
         keys = sorted(set(rs[metric]) & set(scores))
         if not keys:  # e.g. a no-history side, which answers the checked dialogues only
             continue

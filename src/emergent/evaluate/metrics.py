@@ -21,6 +21,18 @@ from emergent.evaluate.style import FEATURES, feature_vector
 
 Turn = dict[str, Any]
 
+# Register figures that a model without the behaviour reaches, and the control that reaches it
+# (bench/eval_controls.py; bench/RESULTS.md, session 17): a reply only has to look like its context's
+# register, whatever it says. They stay in eval.json and the tables as diagnostics, labelled with this,
+# and out of every significance test; register fit (`range.fit`: the register plus the request's topic in
+# words of its own) is the register figure that is tested. tests/evaluate/test_controls.py keeps the list true.
+REACHED_BY_CONTROLS = {
+    "range": "a keyword router with fixed replies reaches base's context hit rate",
+    "collapse": "echoing the prompt beats base's context predictability",
+    "transitions": "echoing the prompt switches register after a topic shift as soon as base does",
+    "depth": "echoing the prompt, whose length is the request's, follows its complexity best",
+}
+
 
 def bootstrap(
     values: Sequence[float], n: int = 1000, seed: int = 0, stat: Callable[[np.ndarray], float] = np.mean

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from emergent.evaluate.compare import Comparison, Difference, Figure, SystemFigures
 
-SECONDARY_COLUMNS = ("range", "fit", "consistency", "transitions", "collapse", "depth", "dialogues")
+SECONDARY_COLUMNS = ("fit", "consistency", "transitions", "dialogues", "depth", "range", "collapse")
 COLOURS = {"better": "#2bb39a", "worse": "#e8744f"}
 
 

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from emergent.handoff import CompositionStatus
-from emergent.report.eval_sections import UNVALIDATED, headline_rows, heldout_row
+from emergent.report.eval_sections import REACHED, headline_rows, heldout_row
 from emergent.report.results import as_float, load_run
 from emergent.report.svg import fmt_num
 
@@ -49,11 +49,10 @@ def stage_line(stage: str, summary: dict, run_dir: Path) -> str:
         held = f", validation loss {cols[0][1]:.3f} → {cols[-1][1]:.3f}" if has_base else ""
         return f"{len(ph)} phases, {fmt_num(steps)} steps, {loss}{held}"
     if stage == "eval":
-        rows = headline_rows(r)
+        rows = [row for row in headline_rows(r) if REACHED not in row[0]]  # no figure a control reaches
         parts = [
-            f"{label.split(' (')[0]} {b.mean:.2f} → {a.mean:.2f}"
+            f"{label.split(' (')[0].split(':')[0].split(' [')[0]} {b.mean:.2f} → {a.mean:.2f}"
             + (f" ({d.text(2)})" if d.lo is not None else "")
-            + (" (register scorer unvalidated)" if UNVALIDATED in label else "")
             for label, b, a, d, _ in rows[:2]
             if a.mean is not None and b.mean is not None
         ]
