@@ -244,6 +244,7 @@ class CurriculumTrainer:
         self.done: dict[str, dict] = {}  # phase.json of each finished phase a resume skips
         self.global_step = 0  # optimizer steps of the phases before the current one
         self.weights_from: Path | None = None  # adapter to load before the next phase that actually trains
+        self._replay_generator: Any = None  # the base model's copy for training.replay, while a phase needs it
 
     def setup(self) -> None:
         """Everything before the first step; a missing file or a refused resume fails before any work."""
@@ -433,7 +434,7 @@ class CurriculumTrainer:
     def _base_replies(self, convs: list[list[dict]], tools: list[list[dict] | None]) -> list[tuple[str, bool]]:
         """Greedy replies of the base model without the adapter: a separate copy of it, loaded on first use,
         so that the model being trained (fast paths, sharding, dropout on) is left as it is."""
-        if getattr(self, "_replay_generator", None) is None:
+        if self._replay_generator is None:
             from emergent.lm.config import DecodingConfig
             from emergent.lm.generation import LocalGenerator
             from emergent.lm.registry import resolve_model_path
