@@ -36,6 +36,22 @@ def test_only_plain_replies_to_a_user_turn_are_replayable():
     assert not replay.replayable(after_tool)
 
 
+def test_the_first_turn_cuts_the_conversation_after_the_base_reply(tmp_path):
+    system = {"role": "system", "content": "Be kind."}
+    conv = {**_conv(1, turns=3), "messages": [system, *_conv(1, turns=3)["messages"]]}
+    assert replay.prompt_of(conv, "first") == conv["messages"][:2]
+    assert replay.prompt_of(conv, "last") == conv["messages"][:-1]
+    assert replay.prompt_of({"messages": [system, {"role": "user", "content": "hi"}]}, "first") is None
+    cache = replay.ReplyCache(tmp_path / "replies.jsonl")
+    cache.add([replay.prompt_key(conv["messages"][:2])], [("The base model's first reply.", True)])
+    out = replay.apply([conv], [0], cache, replay.ReplayStats(), turn="first")[0]
+    assert out["messages"] == [*conv["messages"][:2], {"role": "assistant", "content": "The base model's first reply."}]
+    asked = []
+    generate = lambda msgs, tools: asked.extend(msgs) or [("r", True)] * len(msgs)  # noqa: E731
+    replay.fill(replay.ReplyCache(tmp_path / "other.jsonl"), [conv], [0], generate, 4, turn="first")
+    assert asked == [conv["messages"][:2]]
+
+
 def test_a_seeded_share_of_the_trained_eligible_conversations_is_chosen():
     convs = [_conv(i, "empathetic" if i % 2 else "technical") for i in range(40)]
     trained = list(range(0, 40, 2)) + list(range(1, 21, 2))  # 20 technical, 10 empathetic
@@ -160,7 +176,7 @@ def test_the_trainer_replays_real_generations_and_a_resume_reuses_them(tiny_mode
 
 def test_the_trainer_trains_on_the_replies_it_accepts(tiny_model_dir, phase_dir, tmp_path, monkeypatch):
     """With replies that always end, every chosen conversation trains on its replacement: the phase's
-    loss-bearing tokens are the replies', and a curriculum: false run replays its one phase too."""
+    loss-bearing tokens are the replies', and a curriculum: false run replays its one phase too (first turns)."""
     reply = "A base reply. " * 3
 
     def base_replies(self, convs, tools):
@@ -176,7 +192,7 @@ def test_the_trainer_trains_on_the_replies_it_accepts(tiny_model_dir, phase_dir,
     assert "replay" not in plain["phases"][0] or plain["phases"][0]["replay"] is None
     assert [p["loss_first"] for p in summary["phases"]] != [p["loss_first"] for p in plain["phases"]]
     mixed = train(
-        make_config(tiny_model_dir, tmp_path, replay={"share": 1.0}, curriculum=False, **QUICK),
+        make_config(tiny_model_dir, tmp_path, replay={"share": 1.0, "turn": "first"}, curriculum=False, **QUICK),
         phase_dir, tmp_path / "mixed", show_progress=False,
     )  # fmt: skip
     assert mixed["phases"][0]["replay"]["replayed"] > 0

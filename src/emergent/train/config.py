@@ -52,6 +52,10 @@ class ReplaySettings(BaseModel):
     # when that leaves less than half of it), or refused (drop). A reply that loops is refused. All counted.
     max_new_tokens: int = Field(default=256, gt=0)
     unended: Literal["trim", "drop"] = "trim"
+    # Which reply of a multi-turn conversation the base model gives: the last (the earlier turns stay the
+    # corpus's and still carry loss), or the first (the conversation is cut after it, so all of it is the
+    # base model's; chat corpora with many turns per conversation replay a larger share of tokens this way).
+    turn: Literal["last", "first"] = "last"
     batch_size: int = Field(default=8, gt=0)
 
     @field_validator("categories")

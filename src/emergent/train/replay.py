@@ -11,7 +11,8 @@ How, per phase:
    positions of its row order) are the ones it trains on, so no reply is generated for a conversation
    the phase would not see.
 2. A seeded share of them (of the replayed buckets; never tool conversations) is chosen. The base model
-   (no adapter), greedy, answers each one's last request given the turns before it.
+   (no adapter), greedy, answers each one's last request given the turns before it (`turn: last`), or its
+   first request, the conversation then ending with that reply (`turn: first`).
 3. A reply that did not end within `max_new_tokens` is cut after its last whole sentence (`unended:
    trim`; a small model's long answers often run past any budget, and the evaluation reads only its first
    tokens too) or refused (`drop`). A reply that loops (text.repetitive), is empty, or keeps less than half
@@ -69,12 +70,28 @@ class ReplayStats:
         }
 
 
-def replayable(conv: dict) -> bool:
-    """A conversation whose last message is a plain assistant reply to a user turn, with no tools in it."""
+def prompt_of(conv: dict, turn: str = "last") -> list[dict] | None:
+    """The messages the replayed reply answers; None when the conversation cannot be replayed (tools in it,
+    or no plain assistant reply to a user turn where `turn` looks).
+
+    `last`: everything before the last message, which must be that reply (earlier turns stay the corpus's).
+    `first`: the messages up to and including the first user turn, which the next message must answer;
+    the replayed conversation ends with the base reply (its later turns are not trained on)."""
     msgs = conv["messages"]
-    if conv.get("tools") or len(msgs) < 2 or msgs[-1]["role"] != "assistant" or msgs[-2]["role"] != "user":
-        return False
-    return not any(m["role"] == "tool" or m.get("tool_calls") for m in msgs)
+    if conv.get("tools") or any(m["role"] == "tool" or m.get("tool_calls") for m in msgs):
+        return None
+    if turn == "first":
+        u = next((i for i, m in enumerate(msgs) if m["role"] == "user"), None)
+        if u is None or u + 1 >= len(msgs) or msgs[u + 1]["role"] != "assistant":
+            return None
+        return msgs[: u + 1]
+    if len(msgs) < 2 or msgs[-1]["role"] != "assistant" or msgs[-2]["role"] != "user":
+        return None
+    return msgs[:-1]
+
+
+def replayable(conv: dict, turn: str = "last") -> bool:
+    return prompt_of(conv, turn) is not None
 
 
 def prompt_key(messages: Sequence[dict]) -> str:
@@ -97,7 +114,11 @@ def choose(convs: list[dict], trained: list[int], settings: ReplaySettings, seed
     """A seeded `share` of the trained conversations that may be replayed (round half up, at least one
     where any is eligible)."""
     cats = set(settings.categories) if settings.categories else None
-    pool = [i for i in trained if replayable(convs[i]) and (cats is None or convs[i].get("_category") in cats)]
+    pool = [
+        i
+        for i in trained
+        if replayable(convs[i], settings.turn) and (cats is None or convs[i].get("_category") in cats)
+    ]
     n = min(len(pool), max(1, int(settings.share * len(pool) + 0.5))) if pool else 0
     return sorted(random.Random(seed).sample(pool, n))
 
@@ -127,17 +148,21 @@ class ReplyCache:
                 self.replies[key] = (reply, ended)
 
 
-def fill(cache: ReplyCache, convs: list[dict], chosen: list[int], generate: Generate, batch_size: int) -> int:
+def fill(
+    cache: ReplyCache, convs: list[dict], chosen: list[int], generate: Generate, batch_size: int, turn: str = "last"
+) -> int:
     """Generate the replies the cache lacks, `batch_size` conversations per call, saved after each call."""
-    todo: dict[str, dict] = {}
+    todo: dict[str, list[dict]] = {}
     for i in chosen:
-        key = prompt_key(convs[i]["messages"][:-1])
+        prompt = prompt_of(convs[i], turn)
+        assert prompt is not None  # chosen from the replayable ones
+        key = prompt_key(prompt)
         if key not in cache.replies:
-            todo.setdefault(key, convs[i])
+            todo.setdefault(key, prompt)
     keys = list(todo)
     for start in range(0, len(keys), batch_size):
         batch = keys[start : start + batch_size]
-        replies = generate([todo[k]["messages"][:-1] for k in batch], [None] * len(batch))
+        replies = generate([todo[k] for k in batch], [None] * len(batch))
         cache.add(batch, replies)
     return len(keys)
 
@@ -169,19 +194,26 @@ def usable(reply: str, ended: bool, unended: str) -> tuple[str | None, str]:
 
 
 def apply(
-    convs: list[dict], chosen: list[int], cache: ReplyCache, stats: ReplayStats, unended: str = "trim"
+    convs: list[dict],
+    chosen: list[int],
+    cache: ReplyCache,
+    stats: ReplayStats,
+    unended: str = "trim",
+    turn: str = "last",
 ) -> list[dict]:
-    """`convs` with each chosen one's last reply replaced by the cached base reply where it is usable."""
+    """`convs` with each chosen one's reply (see `prompt_of`) replaced by the cached base reply where it is usable."""
     out = list(convs)
     for i in chosen:
         conv = convs[i]
-        reply, why = usable(*cache.replies[prompt_key(conv["messages"][:-1])], unended)
+        prompt = prompt_of(conv, turn)
+        assert prompt is not None  # chosen from the replayable ones
+        reply, why = usable(*cache.replies[prompt_key(prompt)], unended)
         if reply is None:
             stats.kept[why] += 1
             continue
         stats.trimmed += why == "trimmed"
-        last = {**conv["messages"][-1], "content": reply}
-        out[i] = {**conv, "messages": [*conv["messages"][:-1], last], "_replayed": True}
+        answered = conv["messages"][len(prompt)]  # the corpus reply it replaces (keeps its other keys)
+        out[i] = {**conv, "messages": [*prompt, {**answered, "content": reply}], "_replayed": True}
         stats.replayed[conv.get("_category") or "uncategorised"] += 1
     return out
 
@@ -207,8 +239,8 @@ def replay_phase(
     stats.trained, stats.chosen = len(trained), len(chosen)
     if generate is not None:
         began = time.perf_counter()
-        stats.generated = fill(ReplyCache(path), convs, chosen, generate, settings.batch_size)
+        stats.generated = fill(ReplyCache(path), convs, chosen, generate, settings.batch_size, settings.turn)
         stats.seconds = time.perf_counter() - began
     barrier()
-    replayed = apply(convs, chosen, ReplyCache(path), stats, settings.unended)
+    replayed = apply(convs, chosen, ReplyCache(path), stats, settings.unended, settings.turn)
     return [replayed[i] for i in trained], stats
