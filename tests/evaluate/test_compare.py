@@ -75,8 +75,11 @@ def _scored_run(run: Path, config: Path, sides: dict[str, object], train: dict |
     return run
 
 
-def _train(steps: int) -> dict:
+def _train(steps: int, replay_seconds: float | None = None) -> dict:
+    """train_summary.json's cost figures; with `replay_seconds`, each phase generated replay replies that long."""
     phases = [{"name": f"p{k}", "steps": steps, "tokens": 1000 * (k + 1), "seconds": 1.5} for k in range(5)]
+    for p in phases if replay_seconds is not None else []:
+        p["replay"] = {"trained": 10, "chosen": 5, "replayed": 4, "generated": 5, "seconds": replay_seconds}
     return {"total_steps": 5 * steps, "seconds": 7.5, "phases": phases}
 
 
@@ -92,7 +95,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             root / "lr10-seed0", config, {"base": GENERIC, "adapter": _answer(set(checked))}, _train(4)
         ),
         "seed1": _scored_run(
-            root / "lr10-seed1", config, {"base": GENERIC, "adapter": _answer(set(checked[::2]))}, _train(4)
+            root / "lr10-seed1", config, {"base": GENERIC, "adapter": _answer(set(checked[::2]))}, _train(4, 2.0)
         ),
         "echo": _scored_run(root / "echo", config, {"base": CONTROLS["echo"], "adapter": _answer(set(checked[:5]))}),
     }
@@ -141,7 +144,13 @@ def test_the_table_matches_a_hand_computation_and_dedups_the_shared_base(study):
         assert s.secondary["range"].n > 0
     assert by["base"].training is None
     t = by["lr10-seed0"].training
-    assert (t.steps, t.tokens, t.seconds, len(t.phases)) == (20, 15000, 7.5, 5)
+    assert (t.steps, t.tokens, t.seconds, len(t.phases), t.replay_seconds) == (20, 15000, 7.5, 5, None)
+    assert by["lr10-seed1"].training.replay_seconds == 10.0  # training.replay's generation, beside the steps'
+    from emergent.report.compare_page import summary_rows
+
+    headers, rows = summary_rows(c)
+    cost = {r[0]: r[headers.index("train seconds")] for r in rows}
+    assert cost["lr10-seed0"] == "7.5" and cost["lr10-seed1"] == "7.5 + 10.0 replay"
     # Seeds: lr10 = the two adapters' primary means.
     (g,) = c.groups
     means = [by["lr10-seed0"].primary.mean, by["lr10-seed1"].primary.mean]

@@ -70,7 +70,8 @@ class TrainingCost(BaseModel):
 
     steps: int | None = None
     tokens: int | None = None
-    seconds: float | None = None
+    seconds: float | None = None  # the optimizer steps'
+    replay_seconds: float | None = None  # generating training.replay's base replies, before the phases' steps
     phases: list[PhaseCost] = Field(default_factory=list)
 
 
@@ -416,10 +417,12 @@ def _training(train: dict[str, Any] | None) -> TrainingCost | None:
         if isinstance(p, dict)
     ]
     tokens = [p.tokens for p in phases if p.tokens is not None]
+    replay = [p["replay"]["seconds"] for p in train.get("phases") or [] if isinstance(p, dict) and p.get("replay")]
     return TrainingCost(
         steps=train.get("total_steps"),
         tokens=sum(tokens) if tokens else None,
         seconds=train.get("seconds"),
+        replay_seconds=round(sum(replay), 1) if replay else None,
         phases=phases,
     )
 

@@ -89,7 +89,9 @@ def summary_rows(c: Comparison, compact: bool = False) -> tuple[list[str], list[
                 fmt(s.heldout_loss) if s.heldout_loss else "n/a",
                 _num(t.steps) if t else "n/a",
                 _num(t.tokens) if t else "n/a",
-                _num(t.seconds, 1) if t else "n/a",
+                (_num(t.seconds, 1) + (f" + {_num(t.replay_seconds, 1)} replay" if t.replay_seconds else ""))
+                if t
+                else "n/a",
             ]
         )
     return headers, rows
