@@ -30,4 +30,5 @@ def test_the_evaluation_section_leads_with_the_primary_metric(tmp_path: Path):
     html = evaluation_section(r)
     assert html.index("Primary metric: appropriate-response rate") < html.index("Headline metrics")
     assert "adapter better" in html and "n=" in html and "McNemar" in html
-    assert "right about 81 % of the time" in html and "reached by a control" in html  # what the register numbers are worth
+    # What the register numbers below are worth: the scorer's accuracy, and which figures a control reaches.
+    assert "right about 81 % of the time" in html and "reached by a control" in html
