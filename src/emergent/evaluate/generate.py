@@ -16,10 +16,8 @@ from typing import Any
 from emergent.evaluate.config import DecodingConfig, EndpointConfig
 from emergent.evaluate.http import api_key, chat_completion, message_text
 from emergent.evaluate.suite import Item
-from emergent.lm.generation import LocalGenerator
+from emergent.lm.generation import LocalGenerator, Messages
 from emergent.schema import openai_tools
-
-Messages = list[dict[str, Any]]
 
 
 class EndpointGenerator:

@@ -129,8 +129,11 @@ class ReplyCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.replies: dict[str, tuple[str, bool]] = {}
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        # An interrupted write leaves a last line without its newline; the next append starts a line of its own.
+        self._torn = bool(text) and not text.endswith("\n")
+        if text:
+            for line in text.splitlines():
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError:
@@ -139,10 +142,10 @@ class ReplyCache:
 
     def add(self, keys: list[str], replies: list[tuple[str, bool]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = self.path.is_file() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
         with self.path.open("a", encoding="utf-8") as f:
-            if torn:  # the unfinished line of an interrupted write stays alone on its line, skipped on read
+            if self._torn:  # the unfinished line stays alone on its line, skipped on read
                 f.write("\n")
+                self._torn = False
             for key, (reply, ended) in zip(keys, replies, strict=True):
                 f.write(json.dumps({"key": key, "reply": reply, "ended": ended}, ensure_ascii=False) + "\n")
                 self.replies[key] = (reply, ended)
