@@ -48,6 +48,8 @@ def test_full_run_fills_every_section(fake_run: Path) -> None:
     adapter = ev["range"]["adapter"]
     assert f"{adapter['mean']:.3f} [{adapter['ci95'][0]:.3f}, {adapter['ci95'][1]:.3f}]" in html
     assert "adapter better" in html  # the fake adapter hits its context far more often than the base
+    # ... but the context hit rate is a figure a control reaches: shown with its interval, given no verdict.
+    assert section(html, "evaluation").count('<span class="pill na">not evidence</span>') == 4
     # the topic shift is marked on each transition trajectory, and the contamination check is reported
     assert section(html, "evaluation").count("topic shift") == 3
     assert "1 of 29 suite items share a 13-gram" in html

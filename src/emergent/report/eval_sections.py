@@ -460,7 +460,14 @@ def evaluation_section(r: RunResults) -> str:
             + "</section>"
         )
     rows = [
-        [escape(label), escape(b.text()), escape(a.text()), escape(d.text()), _verdict(d, better)]
+        [
+            escape(label),
+            escape(b.text()),
+            escape(a.text()),
+            escape(d.text()),
+            # A figure a control reaches gets no verdict, whatever its interval: it is never tested.
+            '<span class="pill na">not evidence</span>' if REACHED in label else _verdict(d, better),
+        ]
         for label, b, a, d, better in headline_rows(r)
     ]
     contexts = r.contexts()
