@@ -96,6 +96,8 @@ def print_primary(result: dict[str, Any]) -> None:
 
 
 def print_summary(result: dict[str, Any]) -> None:
+    from emergent.evaluate.metrics import REACHED_BY_CONTROLS
+
     print_primary(result)
     table = Table(
         title="secondary: register metrics (mean [95 % CI]) — the register scorer is 81 % right out of source"
@@ -107,22 +109,20 @@ def print_summary(result: dict[str, Any]) -> None:
         table.add_column(side if side != "difference" else "adapter − base")
     family = (result.get("tests") or {}).get("family") or []
     tested = {t.get("metric"): t for t in family if t.get("context") == "all"}
-    # (label, eval.json metric, the figure in a side's entry, the paired difference); figures a control
-    # reaches (metrics.REACHED_BY_CONTROLS) last, marked, and never tested.
+    # (label, eval.json metric, the figure in a side's entry, the paired difference); the figures a control
+    # reaches (metrics.REACHED_BY_CONTROLS) come last, are marked from that list, and are never tested.
     rows = [
-        ("register fit (on topic, own words) ↑", "range", lambda m: m.get("fit"), tested.get("fit")),
+        ("register fit (on topic, own words) ↑", "fit", lambda m: m.get("fit"), tested.get("fit")),
         ("consistency (min over turns) ↑", "consistency", lambda m: m, result["consistency"].get("difference")),
-        ("context hit rate ↑ (reached by a control)", "range", lambda m: m, None),
-        ("transition: turns to switch ↓ (reached by a control)", "transitions", lambda m: m, None),
-        ("depth: Spearman(complexity, words) ↑ (reached by a control)", "depth", lambda m: m, None),
-        (
-            "context predictability ↑ (reached by a control)",
-            "collapse",
-            lambda m: m.get("context_predictability", m),
-            None,
-        ),
+        ("context hit rate ↑", "range", lambda m: m, None),
+        ("transition: turns to switch ↓", "transitions", lambda m: m, None),
+        ("depth: Spearman(complexity, words) ↑", "depth", lambda m: m, None),
+        ("context predictability ↑", "collapse", lambda m: m.get("context_predictability", m), None),
     ]
-    for label, key, pick, diff in rows:
+    for label, figure, pick, diff in rows:
+        key = "range" if figure == "fit" else figure  # fit is a figure of range's entry
+        if figure in REACHED_BY_CONTROLS:
+            label, diff = label + " (reached by a control)", None
         cells = [_ci(pick(result[key][s])) + _n(pick(result[key][s])) for s in sides]
         if "adapter" in sides:
             cells.append(_ci(diff, "{:+.2f}") + _n(diff) if diff else "–")
