@@ -247,3 +247,22 @@ def test_every_curriculum_error_is_reported_at_once(tmp_path: Path) -> None:
         "training.batch_size",
     ]:
         assert sum(words in line for line in lines) == 1, (words, lines)
+
+
+def test_the_same_data_through_two_config_folders_gives_the_same_fingerprints(tmp_path: Path) -> None:
+    # Two checkouts of one config (a code snapshot beside the working tree) reading the same shared data
+    # through "../": the paths used to stay unnormalised ("/a/configs/../data/d.jsonl"), the data stage's
+    # fingerprint differed, and `emergent run` rebuilt the data and deleted the finished adapter (session 18).
+    from emergent import run
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "d.jsonl").write_text("{}\n")
+    cfgs = []
+    for checkout in ("main", "snapshot"):
+        folder = tmp_path / checkout / "configs"
+        folder.mkdir(parents=True)
+        (folder / "corpora.yaml").write_text("sources:\n  - {name: a, format: alpaca, path: ../../data/d.jsonl}\n")
+        (folder / "run.yaml").write_text(f"extends: corpora.yaml\noutput_dir: {tmp_path / 'out'}\n")
+        cfgs.append(load_config(folder / "run.yaml"))
+    assert [c.sources[0].files for c in cfgs] == [[tmp_path / "data" / "d.jsonl"]] * 2
+    assert run.fingerprints(cfgs[0]) == run.fingerprints(cfgs[1])

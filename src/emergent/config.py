@@ -8,6 +8,7 @@ ConfigError line naming file, key and fix.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +247,7 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         for key in ("path", "paths"):
             if isinstance(src, dict) and src.get(key):
                 values = src[key] if isinstance(src[key], list) else [src[key]]
-                absolute = [v if Path(v).is_absolute() else str(base_path.parent / v) for v in values]
+                absolute = [v if Path(v).is_absolute() else os.path.normpath(base_path.parent / v) for v in values]
                 src[key] = absolute if isinstance(src[key], list) else absolute[0]
     return _override_sources(_merge(base, data), overrides, path)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,7 +90,9 @@ class SourceConfig(BaseModel):
         for raw in self.paths or [self.path]:
             target, _, member = str(raw).partition("!")
             p = Path(target).expanduser()
-            p = p if p.is_absolute() else base_dir / p
+            # Normalised (no "configs/../"), so the same file read through another config folder is the same
+            # input: the stage fingerprints (run.py) hash these paths, and a changed one rebuilds the data.
+            p = Path(os.path.normpath(p if p.is_absolute() else base_dir / p))
             if any(ch in target for ch in "*?["):
                 matches = sorted(Path(m) for m in glob.glob(str(p)))
                 if not matches:
