@@ -109,7 +109,7 @@ def print_summary(result: dict[str, Any]) -> None:
         table.add_column(side if side != "difference" else "adapter − base")
     family = (result.get("tests") or {}).get("family") or []
     tested = {t.get("metric"): t for t in family if t.get("context") == "all"}
-    # (label, eval.json metric, the figure in a side's entry, the paired difference); the figures a control
+    # (label, figure: an eval.json metric or range's fit, its value in a side's entry, the paired difference); figures a control
     # reaches (metrics.REACHED_BY_CONTROLS) come last, are marked from that list, and are never tested.
     rows = [
         ("register fit (on topic, own words) ↑", "fit", lambda m: m.get("fit"), tested.get("fit")),
