@@ -96,6 +96,7 @@ def print_primary(result: dict[str, Any]) -> None:
 
 
 def print_summary(result: dict[str, Any]) -> None:
+    from emergent.evaluate.compare import SECONDARY
     from emergent.evaluate.metrics import REACHED_BY_CONTROLS
 
     print_primary(result)
@@ -109,17 +110,19 @@ def print_summary(result: dict[str, Any]) -> None:
         table.add_column(side if side != "difference" else "adapter − base")
     family = (result.get("tests") or {}).get("family") or []
     tested = {t.get("metric"): t for t in family if t.get("context") == "all"}
-    # (label, figure: an eval.json metric or range's fit, its value in a side's entry, the paired difference); figures a control
-    # reaches (metrics.REACHED_BY_CONTROLS) come last, are marked from that list, and are never tested.
+    # (figure, its value in a side's entry of eval.json, the paired difference); its label and direction are
+    # emergent compare's. Figures a control reaches (metrics.REACHED_BY_CONTROLS) come last, marked, never tested.
     rows = [
-        ("register fit (on topic, own words) ↑", "fit", lambda m: m.get("fit"), tested.get("fit")),
-        ("consistency (min over turns) ↑", "consistency", lambda m: m, result["consistency"].get("difference")),
-        ("context hit rate ↑", "range", lambda m: m, None),
-        ("transition: turns to switch ↓", "transitions", lambda m: m, None),
-        ("depth: Spearman(complexity, words) ↑", "depth", lambda m: m, None),
-        ("context predictability ↑", "collapse", lambda m: m.get("context_predictability", m), None),
+        ("fit", lambda m: m.get("fit"), tested.get("fit")),
+        ("consistency", lambda m: m, result["consistency"].get("difference")),
+        ("range", lambda m: m, None),
+        ("transitions", lambda m: m, None),
+        ("depth", lambda m: m, None),
+        ("collapse", lambda m: m.get("context_predictability", m), None),
     ]
-    for label, figure, pick, diff in rows:
+    for figure, pick, diff in rows:
+        name, sign = SECONDARY[figure]
+        label = f"{name} {'↑' if sign > 0 else '↓'}"
         key = "range" if figure == "fit" else figure  # fit is a figure of range's entry
         if figure in REACHED_BY_CONTROLS:
             label, diff = label + " (reached by a control)", None

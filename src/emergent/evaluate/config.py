@@ -111,7 +111,7 @@ class EvalConfig(BaseModel):
     consistency_dialogues: int | None = Field(None, ge=0)
     transition_dialogues: int | None = Field(None, ge=0)
     dialogues_per_kind: int | None = Field(None, ge=0)  # checked dialogues (memory, retest, ...): first N of each kind
-    # Prompts decoded together. 16: the full suite in 29 min 41 s on a 2-core CPU against 33 min 16 s at 8
+    # Prompts decoded together. 16: the full suite in 29 min 39 s on a 2-core CPU against 33 min 16 s at 8
     # (bench/RESULTS.md, session 18); 32 was slower there (a batch decodes until its longest reply ends).
     batch_size: int = Field(16, ge=1)
     decoding: DecodingConfig = Field(default_factory=DecodingConfig)
