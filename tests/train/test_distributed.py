@@ -212,3 +212,39 @@ def test_deepspeed_resumes_at_a_phase_boundary_from_the_saved_adapter(tiny_model
     whole, resumed = _adapter(tmp_path / "whole"), _adapter(out)
     for key, value in whole.items():
         assert torch.equal(resumed[key], value), key
+
+
+def test_two_processes_with_kl_to_base_match_one_process(tiny_model_dir, tmp_path):
+    """training.kl_to_base under DDP: each process runs the base pass on its own rows, the KL is summed like
+    the loss, so two processes train the same adapter and log the same KL as one."""
+    data = write_phases(tmp_path / "data")
+    config = tmp_path / "two.yaml"
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1)
+    raw["training"]["kl_to_base"] = 2.0
+    config.write_text(yaml.safe_dump(raw))
+    _launch(_torchrun(config, data, tmp_path / "two"))
+    single = _config(tiny_model_dir, tmp_path, batch_size=2)
+    single["training"]["kl_to_base"] = 2.0
+    train(parse_config(single, tmp_path / "one.yaml"), data, tmp_path / "one", show_progress=False)
+    two, one = _adapter(tmp_path / "two"), _adapter(tmp_path / "one")
+    for key, value in one.items():
+        torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-6)
+    logs = [
+        [json.loads(line) for line in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("two", "one")
+    ]
+    assert logs[1][-1]["kl_to_base"] > 0
+    for a, b in zip(*logs, strict=True):
+        assert a["kl_to_base"] == pytest.approx(b["kl_to_base"], rel=1e-3, abs=1e-7)
+
+
+def test_kl_to_base_is_refused_under_fsdp_before_any_step(tiny_model_dir, tmp_path):
+    data = write_phases(tmp_path / "data")
+    config = tmp_path / "sharded.yaml"
+    raw = _config(tiny_model_dir, tmp_path, batch_size=1)
+    raw["training"]["kl_to_base"] = 1.0
+    config.write_text(yaml.safe_dump(raw))
+    done = subprocess.run(_accelerate("fsdp", config, data, tmp_path / "out"), env=ENV, capture_output=True,
+                          text=True, timeout=240)  # fmt: skip
+    assert done.returncode != 0
+    assert "training.kl_to_base works with one process or DDP, not FSDP" in done.stderr + done.stdout
+    assert not (tmp_path / "out" / "metrics.jsonl").exists()

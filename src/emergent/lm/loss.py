@@ -7,12 +7,17 @@ The head and the loss then run a chunk of tokens at a time (`linear_cross_entrop
 the whole [tokens, vocab] logits.
 The sum (not the mean) is returned with the token count so gradient accumulation and multi-process
 runs can divide by the global count: every token weighs the same however rows fall into batches.
+
+`kl_to_base` adds KL(base || adapter) over the same tokens, summed the same way: the base model is the
+PEFT model with its adapter switched off, run once more without gradient. It holds the adapter's
+next-token distribution near the base model's wherever the data does not pull it away (docs/design.md).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from emergent.lm.attention import VARLEN
 from emergent.lm.fast_paths import verified
@@ -23,9 +28,14 @@ from emergent.lm.packing import IGNORE
 class PackedLoss(torch.nn.Module):
     """Wraps the (PEFT) causal LM so DDP/FSDP see one module whose forward returns (loss sum, tokens)."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, kl_to_base: float = 0.0) -> None:
         super().__init__()
         self.model = model
+        if kl_to_base and not hasattr(model, "disable_adapter"):
+            raise ValueError("kl_to_base needs a PEFT model: the base model is the adapter switched off")
+        self.kl_to_base = kl_to_base
+        # The last training forward's (cross-entropy sum, KL sum), detached: the trainer logs them apart.
+        self.last_parts: tuple[torch.Tensor, torch.Tensor] | None = None
         # FSDP's transformer wrap policy reads the layer classes to shard one by one from the root module.
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._no_split_modules = getattr(base, "_no_split_modules", None)
@@ -52,19 +62,36 @@ class PackedLoss(torch.nn.Module):
             )
         head = base.get_output_embeddings()
         # Only on verified architectures: the model's own forward may scale or cap the logits.
-        if not verified(base.config) or not isinstance(head, torch.nn.Linear):
-            logits = self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
-            if segments is not None:
-                return _segment_sums(
-                    F.cross_entropy(logits.float(), targets[keep], reduction="none"), segments, n_segments
-                )
-            return F.cross_entropy(logits.float(), targets[keep], reduction="sum"), keep.sum()
-        hidden = base.get_decoder()(
-            input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
-        ).last_hidden_state
+        fused = verified(base.config) and isinstance(head, torch.nn.Linear)
+        kl = bool(self.kl_to_base) and segments is None  # validation measures the cross-entropy alone
+
+        def outputs() -> torch.Tensor:  # [loss tokens, hidden] on the fused path, else [loss tokens, vocab]
+            if not fused:
+                return self.model(input_ids=input_ids, position_ids=position_ids, use_cache=False, **extra).logits[keep]
+            return base.get_decoder()(
+                input_ids=input_ids, position_ids=position_ids, attention_mask=None, use_cache=False, **extra
+            ).last_hidden_state[keep]
+
+        out = outputs()
         if segments is not None:
-            return _segment_sums(_token_losses(hidden[keep], head, targets[keep]), segments, n_segments)
-        return linear_cross_entropy(hidden[keep], head, targets[keep]), keep.sum()
+            losses = (
+                _token_losses(out, head, targets[keep])
+                if fused
+                else F.cross_entropy(out.float(), targets[keep], reduction="none")
+            )
+            return _segment_sums(losses, segments, n_segments)
+        ce = (
+            linear_cross_entropy(out, head, targets[keep])
+            if fused
+            else F.cross_entropy(out.float(), targets[keep], reduction="sum")
+        )
+        if not kl:
+            return ce, keep.sum()
+        with torch.no_grad(), self.model.disable_adapter():
+            reference = outputs()
+        divergence = _kl_sum(out, reference, head if fused else None)
+        self.last_parts = (ce.detach(), divergence.detach())
+        return ce + self.kl_to_base * divergence, keep.sum()
 
 
 def _token_losses(
@@ -78,6 +105,26 @@ def _token_losses(
         ]
         or [hidden.new_zeros(0, dtype=torch.float32)]
     )
+
+
+def _kl_sum(
+    out: torch.Tensor, reference: torch.Tensor, head: torch.nn.Linear | None, chunk: int = 1024
+) -> torch.Tensor:
+    """Summed KL(reference || out) over tokens. With `head`, both are hidden states and the logits are made a
+    chunk at a time and made again in backward (checkpoint), so no [tokens, vocab] tensor outlives its chunk."""
+
+    def part(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if head is not None:
+            a, b = head(a), head(b)
+        return F.kl_div(
+            F.log_softmax(a.float(), dim=-1), F.log_softmax(b.float(), dim=-1), log_target=True, reduction="sum"
+        )
+
+    total = out.new_zeros((), dtype=torch.float32)
+    for i in range(0, out.shape[0], chunk):
+        a, b = out[i : i + chunk], reference[i : i + chunk]
+        total = total + (checkpoint(part, a, b, use_reentrant=False) if head is not None else part(a, b))
+    return total
 
 
 def _segment_sums(losses: torch.Tensor, segments: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -116,6 +116,11 @@ class TrainingConfig(BaseModel):
     no_curriculum_learning_rate: float | None = Field(default=None, gt=0)
     # None: every phase trains on the corpus replies as they are.
     replay: ReplaySettings | None = None
+    # Weight of KL(base model || adapter) on the trained tokens, added to their cross-entropy: it holds the
+    # adapter's next-token distribution near the base model's wherever the data does not pull it away,
+    # against forgetting what the base model already did well. Costs one more forward, without gradient
+    # (the base model is the adapter switched off). One process or DDP. 0: plain fine-tuning.
+    kl_to_base: float = Field(default=0.0, ge=0.0)
 
     @model_validator(mode="after")
     def _rate_is_used(self) -> TrainingConfig:

@@ -225,7 +225,8 @@ class CurriculumTrainer:
 
     accelerator: Any
     model: Any  # the PEFT model
-    wrapped: torch.nn.Module  # PackedLoss(model), prepared by accelerate (DDP, FSDP, DeepSpeed)
+    loss_module: PackedLoss  # the loss around the model, before accelerate wraps it (its last_parts)
+    wrapped: torch.nn.Module  # loss_module, prepared by accelerate (DDP, FSDP, DeepSpeed)
     optimizer: Any  # accelerate's wrapper; `distributed.torch_optimizer` unwraps it
     phases: list[Phase]
     mixture: Mixture | None
@@ -350,7 +351,15 @@ class CurriculumTrainer:
             lr=self.phases[0].learning_rate, betas=t.adam_betas, eps=t.adam_epsilon, weight_decay=t.weight_decay,
         )  # fmt: skip
         distributed.configure(self.accelerator, t.batch_size, t.gradient_accumulation, t.max_grad_norm)
-        self.wrapped, self.optimizer = self.accelerator.prepare(PackedLoss(self.model), optimizer)
+        engine = self.accelerator.distributed_type.value
+        if t.kl_to_base and engine in ("FSDP", "DEEPSPEED"):
+            # Its checkpointed logits run the head again in backward, outside the engine's gather of the
+            # sharded weights; tested with one process and DDP only.
+            raise ValueError(
+                f"training.kl_to_base works with one process or DDP, not {engine} — set it to 0 or train with DDP"
+            )
+        self.loss_module = PackedLoss(self.model, t.kl_to_base)
+        self.wrapped, self.optimizer = self.accelerator.prepare(self.loss_module, optimizer)
         # Taken after prepare: FSDP replaces parameters with sharded ones.
         self.params = [p for p in self.wrapped.parameters() if p.requires_grad]
         if t.report_to:
@@ -555,7 +564,7 @@ class CurriculumTrainer:
         )
         loss_tokens, real_tokens = (int(x) for x in acc.reduce(local, "sum"))
         # DDP averages gradients over processes, hence the factor `world`.
-        loss_sum = self._forward_backward(run.phase, step, micro, scale=self.world / max(loss_tokens, 1))
+        loss_sum, kl_sum = self._forward_backward(run.phase, step, micro, scale=self.world / max(loss_tokens, 1))
         grad_norm = acc.clip_grad_norm_(self.params, self.t.max_grad_norm) if self.t.max_grad_norm else None
         lr = distributed.torch_optimizer(self.optimizer).param_groups[0]["lr"]
         self.optimizer.step()
@@ -564,6 +573,9 @@ class CurriculumTrainer:
         step_loss_sum = float(acc.reduce(loss_sum, "sum"))
         seconds = time.perf_counter() - began
         loss = run.stats.add_step(real_tokens, loss_tokens, step_loss_sum, seconds)
+        kl = {}
+        if self.t.kl_to_base:  # per loss token, as the loss; the loss itself stays the cross-entropy
+            kl = {"kl_to_base": round(float(acc.reduce(kl_sum, "sum")) / max(loss_tokens, 1), 6)}
         return {
             "phase": run.phase.name,
             "phase_index": run.index,
@@ -576,6 +588,7 @@ class CurriculumTrainer:
             "loss_tokens": loss_tokens,
             "tokens_per_s": round(real_tokens / seconds, 1),
             "seconds": round(seconds, 4),
+            **kl,
         }
 
     def _micro_batches(self, run: PhaseRun, step: int) -> list[dict]:
@@ -587,20 +600,29 @@ class CurriculumTrainer:
             micro.append(collate([[data.examples[i] for i in row] for row in rows], self.pad_id, flat=self.flat))
         return micro
 
-    def _forward_backward(self, phase: Phase, step: int, micro: list[dict], scale: float) -> torch.Tensor:
-        """Gradients of every micro-batch's loss x `scale`, synchronised on the last; returns the summed loss."""
+    def _forward_backward(
+        self, phase: Phase, step: int, micro: list[dict], scale: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradients of every micro-batch's loss x `scale`, synchronised on the last; returns the summed
+        cross-entropy and the summed KL to the base model (0 without training.kl_to_base)."""
         acc = self.accelerator
         loss_sum = torch.zeros((), device=acc.device)
+        kl_sum = torch.zeros((), device=acc.device)
         try:
             for m, batch in enumerate(micro):
                 sync = m == len(micro) - 1
                 with distributed.accumulating(acc, self.wrapped, last=sync):
                     part, _n = self.wrapped(*loss_inputs(batch, acc.device))
                     distributed.backward(acc, part * scale, last=sync)
-                loss_sum += part.detach()
+                if self.t.kl_to_base and self.loss_module.last_parts is not None:
+                    ce, kl = self.loss_module.last_parts
+                    loss_sum += ce
+                    kl_sum += kl
+                else:
+                    loss_sum += part.detach()
         except torch.OutOfMemoryError:
             raise RuntimeError(f"phase {phase.name}, step {step + 1}: {OOM_HINT}") from None
-        return loss_sum
+        return loss_sum, kl_sum
 
     def _log(self, run: PhaseRun, record: dict, task: Any) -> None:
         """The step's record into metrics.jsonl (every log_every_steps and the phase's last) and the trackers."""
