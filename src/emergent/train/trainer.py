@@ -614,7 +614,7 @@ class CurriculumTrainer:
                 with distributed.accumulating(acc, self.wrapped, last=sync):
                     part, _n = self.wrapped(*loss_inputs(batch, acc.device))
                     distributed.backward(acc, part * scale, last=sync)
-                if self.t.kl_to_base and self.loss_module.last_parts is not None:
+                if self.t.kl_to_base:  # every training forward with the penalty sets last_parts
                     ce, kl = self.loss_module.last_parts
                     loss_sum += ce
                     kl_sum += kl
