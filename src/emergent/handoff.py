@@ -250,11 +250,13 @@ class Manifest(Record):
 class PhaseReplay(Record):
     """How many of a phase's conversations trained on the base model's own reply (train/replay.py)."""
 
+    OPTIONAL = frozenset({"resampled"})  # files written before session 20
     trained: int
     chosen: int
     replayed: int
     replayed_by_category: dict[str, int] = Field(default_factory=dict)
     trimmed: int
+    resampled: int = 0  # replayed replies that are a sampled retry (absent in files from before session 20)
     kept_corpus_reply: dict[str, int] = Field(default_factory=dict)
     generated: int
     seconds: float

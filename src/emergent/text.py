@@ -87,3 +87,33 @@ def repetitive(text: str, min_bytes: int = 200, max_ratio: float = 0.2) -> bool:
 
     data = text.encode()
     return len(data) >= min_bytes and len(zlib.compress(data)) / len(data) < max_ratio
+
+
+# A reply that speaks of itself as a program ("as a chatbot, I don't have the ability to access personal data"):
+# a small instruct model's commonest dodge of an ordinary request (SmolLM2-135M, the replay cache, session 20).
+_SELF_REFERENCE = re.compile(
+    r"\b(?:as|i'm|i am)(?: just| only)? an? (?:[\w-]+ ){0,3}?(?:ai|chatbot|language model|virtual assistant|bot)\b"
+    r"|\bi (?:don't|do not) have the (?:ability|capability) to (?:access|browse)\b",
+    re.IGNORECASE,
+)
+# An apology for something nobody mentioned: a confusion or mistake, or a loss.
+_APOLOGY = re.compile(
+    r"\bsorry for (?:any|the|my|this) (?:confusion|misunderstanding|inconvenience|mistake|error|oversight)s?\b",
+    re.IGNORECASE,
+)
+_APOLOGY_CUE = re.compile(r"\b(?:confus\w*|misunderst\w*|mistake\w*|wrong|error\w*|inconvenien\w*)\b", re.IGNORECASE)
+_CONDOLENCE = re.compile(r"\bsorry for your loss\b", re.IGNORECASE)
+_CONDOLENCE_CUE = re.compile(
+    r"\b(?:die|died|dies|dying|death|dead|passed|funeral|loss|lost|grie\w*|mourn\w*)\b", re.IGNORECASE
+)
+
+
+def assistant_boilerplate(reply: str, request: str) -> str | None:
+    """Why `reply` dodges `request` with boilerplate ("self_reference", "stray_apology"), or None."""
+    if _SELF_REFERENCE.search(reply):
+        return "self_reference"
+    if (_APOLOGY.search(reply) and not _APOLOGY_CUE.search(request)) or (
+        _CONDOLENCE.search(reply) and not _CONDOLENCE_CUE.search(request)
+    ):
+        return "stray_apology"
+    return None

@@ -44,7 +44,7 @@ def test_the_first_turn_cuts_the_conversation_after_the_base_reply(tmp_path):
     assert replay.prompt_of({"messages": [system, {"role": "user", "content": "hi"}]}, "first") is None
     cache = replay.ReplyCache(tmp_path / "replies.jsonl")
     cache.add([replay.prompt_key(conv["messages"][:2])], [("The base model's first reply.", True)])
-    out = replay.apply([conv], [0], cache, replay.ReplayStats(), turn="first")[0]
+    out = replay.apply([conv], [0], cache, replay.ReplayStats(), ReplaySettings(share=1.0, turn="first"))[0]
     assert out["messages"] == [*conv["messages"][:2], {"role": "assistant", "content": "The base model's first reply."}]
     asked = []
     generate = lambda msgs, tools: asked.extend(msgs) or [("r", True)] * len(msgs)  # noqa: E731
@@ -60,6 +60,104 @@ def test_a_seeded_share_of_the_trained_eligible_conversations_is_chosen():
     assert chosen == replay.choose(convs, trained, SETTINGS, seed=3) != replay.choose(convs, trained, SETTINGS, seed=4)
     only = replay.choose(convs, trained, ReplaySettings(share=1.0, categories=["empathetic"]), seed=3)
     assert only == list(range(1, 21, 2))
+
+
+def test_excluded_sources_are_never_chosen():
+    convs = [{**_conv(i), "_source": "hh_rlhf" if i % 2 else "esconv"} for i in range(20)]
+    chosen = replay.choose(convs, list(range(20)), ReplaySettings(share=1.0, exclude_sources=["hh_rlhf"]), seed=0)
+    assert chosen == list(range(0, 20, 2))
+
+
+# Replies SmolLM2-135M-Instruct gave to the proof's chat requests (the session-20 replay cache), shortened.
+DODGES = [
+    (
+        "I went straight to the gym from work today.",
+        "I'm sorry for your loss, but as a chatbot, I don't have the ability to access personal data unless it's "
+        "provided by a trusted source.",
+        "self_reference",
+    ),
+    (
+        "I am going to be showing my dog at the AKC today.",
+        "I'm sorry for your loss, but as a dog-friendly AI, I'm unable to assist with your dog's care.",
+        "self_reference",
+    ),
+    (
+        "I majorly embarrassed myself today.",
+        "I'm sorry for your loss. I'm here to help, and I'm always there to support you.",
+        "stray_apology",
+    ),
+    (
+        "I'm really trying not to play video games today.",
+        "I'm sorry for any misunderstanding. I'm here to help you with whatever you're struggling with.",
+        "stray_apology",
+    ),
+]
+ANSWERS = [
+    (
+        "My grandfather died last week.",
+        "I'm sorry for your loss. Losing a grandparent is hard; how are you holding up?",
+    ),
+    ("You got my name wrong earlier.", "Sorry for the confusion, Sam. Thanks for telling me."),
+    ("Are you a fan of the Cowboys?", "As a big football fan, I love a Cowboys game on a Sunday."),
+    ("Hi, how are you doing today?", "How's it going, friend? How's your day been?"),
+]
+
+
+def test_boilerplate_that_dodges_the_request_is_refused_when_asked():
+    for request, reply, why in DODGES:
+        assert replay.usable(reply, True, "trim", request) == (None, why), reply
+        assert replay.usable(reply, True, "trim") == (reply, "")  # without the request: not checked
+    for request, reply in ANSWERS:
+        assert replay.usable(reply, True, "trim", request) == (reply, ""), reply
+
+
+def test_refused_boilerplate_keeps_the_corpus_reply_and_is_counted(tmp_path):
+    convs = [_conv(i) for i in range(2)]
+    cache = replay.ReplyCache(tmp_path / "replies.jsonl")
+    replies = [("As an AI, I cannot go outside.", True), ("That sounds like a lovely walk.", True)]
+    cache.add([replay.prompt_key(c["messages"][:-1]) for c in convs], replies)
+    stats = replay.ReplayStats()
+    out = replay.apply(convs, [0, 1], cache, stats, ReplaySettings(share=1.0, refuse_boilerplate=True))
+    assert [o["messages"][-1]["content"] for o in out] == ["corpus 0.0", "That sounds like a lovely walk."]
+    assert stats.kept == {"self_reference": 1} and stats.summary()["kept_corpus_reply"] == {"self_reference": 1}
+
+
+def test_a_refused_reply_is_asked_again_and_the_first_usable_retry_is_trained_on(tmp_path):
+    convs = [_conv(i) for i in range(3)]
+    greedy = {
+        "request 0.0": ("As an AI, I cannot go outside.", True),  # refused, retried
+        "request 1.0": ("A fine greedy reply.", True),  # used, never retried
+        "request 2.0": ("I'm sorry for any confusion, as a chatbot I can't.", True),  # refused, every retry too
+    }
+    sampled = {  # attempt -> request -> reply
+        1: {"request 0.0": "As a language model I cannot.", "request 2.0": "As an AI, no."},
+        2: {"request 0.0": "What a lovely walk that sounds.", "request 2.0": "As a bot, no."},
+    }
+    asked: list[tuple[int, list[str]]] = []
+
+    def sample(prompts, attempt):
+        asked.append((attempt, [p[-1]["content"] for p in prompts]))
+        return [(sampled[attempt][p[-1]["content"]], True) for p in prompts]
+
+    settings = ReplaySettings(share=1.0, refuse_boilerplate=True, retries=2)
+    cache = replay.ReplyCache(tmp_path / "replies.jsonl")
+    replay.fill(cache, convs, [0, 1, 2], lambda c, t: [greedy[m[-1]["content"]] for m in c], 8)
+    assert replay.fill_retries(cache, convs, [0, 1, 2], sample, settings) == 4
+    assert asked == [(1, ["request 0.0", "request 2.0"]), (2, ["request 0.0", "request 2.0"])]
+    assert replay.fill_retries(replay.ReplyCache(tmp_path / "replies.jsonl"), convs, [0, 1, 2], sample, settings) == 0
+    stats = replay.ReplayStats()
+    out = replay.apply(convs, [0, 1, 2], replay.ReplyCache(tmp_path / "replies.jsonl"), stats, settings)
+    assert [o["messages"][-1]["content"] for o in out] == [
+        "What a lovely walk that sounds.",
+        "A fine greedy reply.",
+        "corpus 2.0",
+    ]
+    assert stats.resampled == 1 and stats.kept == {"self_reference": 1}
+    # Without retries the same cache gives the greedy verdicts only.
+    stats = replay.ReplayStats()
+    no_retry = ReplaySettings(share=1.0, refuse_boilerplate=True)
+    out = replay.apply(convs, [0, 1, 2], replay.ReplyCache(tmp_path / "replies.jsonl"), stats, no_retry)
+    assert [o["messages"][-1]["content"] for o in out][::2] == ["corpus 0.0", "corpus 2.0"] and stats.resampled == 0
 
 
 def test_the_trained_conversations_are_those_in_the_rows_the_steps_draw():
@@ -80,7 +178,7 @@ def test_replies_that_did_not_end_loop_or_are_empty_keep_the_corpus_reply(tmp_pa
     cache = replay.ReplyCache(tmp_path / "replies.jsonl")
     cache.add([replay.prompt_key(convs[i]["messages"][:-1]) for i in replies], list(replies.values()))
     stats = replay.ReplayStats()
-    out = replay.apply(convs, [0, 1, 2, 3], cache, stats)
+    out = replay.apply(convs, [0, 1, 2, 3], cache, stats, SETTINGS)
     assert out[0]["messages"][-1]["content"] == "A reply of the base model, in full." and out[0]["_replayed"]
     assert out[0]["messages"][:-1] == convs[0]["messages"][:-1]  # the earlier turns are the corpus's
     assert [o["messages"][-1]["content"] for o in out[1:]] == ["corpus 1.1", "corpus 2.1", "corpus 3.1"]
@@ -172,6 +270,22 @@ def test_the_trainer_replays_real_generations_and_a_resume_reuses_them(tiny_mode
     assert again["phases"][-1]["replay"]["generated"] == 0
     assert again["phases"][-1]["replay"]["chosen"] == summary["phases"][-1]["replay"]["chosen"]
     assert len((out / replay.REPLIES_FILE).read_text().splitlines()) == len(cached)
+
+
+def test_the_trainer_samples_retries_for_refused_replies(tiny_model_dir, phase_dir, tmp_path):
+    """The tiny model's greedy replies rarely end within 6 tokens, so most are refused: with `retries` the
+    trainer asks the base model again, sampled, once per refused conversation, and caches those apart."""
+    settings = {"share": 1.0, "categories": ["empathetic"], "max_new_tokens": 6, "batch_size": 4, "retries": 1}
+    out = tmp_path / "train"
+    summary = train(
+        make_config(tiny_model_dir, tmp_path, replay=settings, **QUICK), phase_dir, out, show_progress=False
+    )
+    rows = [json.loads(line) for line in (out / replay.REPLIES_FILE).read_text().splitlines()]
+    greedy = {r["key"]: r["reply"] for r in rows if "#" not in r["key"]}
+    retried = {r["key"].split("#")[0]: r["reply"] for r in rows if r["key"].endswith("#1")}
+    assert retried and set(retried) <= set(greedy) and len(rows) == len(greedy) + len(retried)
+    assert any(retried[k] != greedy[k] for k in retried)  # sampled, not the greedy reply again
+    assert sum(p["replay"]["generated"] for p in summary["phases"]) == len(rows)
 
 
 def test_the_trainer_trains_on_the_replies_it_accepts(tiny_model_dir, phase_dir, tmp_path, monkeypatch):

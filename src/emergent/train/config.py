@@ -57,6 +57,20 @@ class ReplaySettings(BaseModel):
     # base model's; chat corpora with many turns per conversation replay a larger share of tokens this way).
     turn: Literal["last", "first"] = "last"
     batch_size: int = Field(default=8, gt=0)
+    # Refuse a reply that speaks of itself as a program ("as a chatbot, I don't have the ability to access
+    # personal data") or apologises for a loss, confusion or mistake the request never mentioned: 192 of the
+    # 698 replies SmolLM2-135M gave to the proof's chat requests, 52 % of the conversational ones
+    # (bench/RESULTS.md, session 20). Replaying them teaches the dodge.
+    refuse_boilerplate: bool = False
+    # Sources (`_source`) whose conversations are never replayed: curated safe replies (hh-rlhf's chosen ones)
+    # must not give way to the base model's, which go along with the harmful requests they answer.
+    exclude_sources: list[str] = Field(default_factory=list)
+    # A refused reply (a loop, boilerplate, an unended one under `drop`) is asked again up to this many times,
+    # sampled at `retry_temperature` (top-p 0.95, a seed per attempt); the first usable one is trained on, else
+    # the corpus reply stays. Sampling is what gets past a greedy dodge: 13 of 16 dodged chat requests had a
+    # usable sampled reply at 0.8 (bench/RESULTS.md, session 20). 0: the greedy reply only.
+    retries: int = Field(default=0, ge=0)
+    retry_temperature: float = Field(default=0.8, gt=0)
 
     @field_validator("categories")
     @classmethod

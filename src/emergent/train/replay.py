@@ -10,13 +10,16 @@ How, per phase:
 1. The phase is planned as usual; the conversations its steps would draw (the first steps x rows-per-step
    positions of its row order) are the ones it trains on, so no reply is generated for a conversation
    the phase would not see.
-2. A seeded share of them (of the replayed buckets; never tool conversations) is chosen. The base model
+2. A seeded share of them (of the replayed buckets, outside `exclude_sources`; never tool conversations) is chosen. The base model
    (no adapter), greedy, answers each one's last request given the turns before it (`turn: last`), or its
    first request, the conversation then ending with that reply (`turn: first`).
 3. A reply that did not end within `max_new_tokens` is cut after its last whole sentence (`unended:
    trim`; a small model's long answers often run past any budget, and the evaluation reads only its first
    tokens too) or refused (`drop`). A reply that loops (text.repetitive), is empty, or keeps less than half
-   of itself when trimmed is refused: that conversation keeps its corpus reply. Both are counted in phase.json.
+   of itself when trimmed is refused, and with `refuse_boilerplate` one that dodges the request ("as a
+   chatbot, I don't have the ability to …"). With `retries`, a refused reply is asked again, sampled, and the
+   first usable retry is trained on; with none usable, that conversation keeps its corpus reply. All counted
+   in phase.json.
 4. The phase trains on the chosen conversations with those replies, packed afresh.
 
 Replies are cached in TRAIN_DIR/replay/replies.jsonl, one line per conversation and written batch by
@@ -36,12 +39,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emergent.text import repetitive
+from emergent.text import assistant_boilerplate, repetitive
 from emergent.train.config import ReplaySettings
 from emergent.train.data import PhaseData
 
 # The base model's replies: conversations (messages before the reply) and their tools -> (reply, ended).
 Generate = Callable[[list[list[dict]], list[list[dict] | None]], list[tuple[str, bool]]]
+# Its sampled replies for the retry `attempt` (1, 2, ...; each its own seed): conversations -> (reply, ended).
+Sample = Callable[[list[list[dict]], int], list[tuple[str, bool]]]
 REPLIES_FILE = Path("replay") / "replies.jsonl"
 
 
@@ -55,6 +60,7 @@ class ReplayStats:
     seconds: float = 0.0
     replayed: Counter[str] = field(default_factory=Counter)  # by bucket
     trimmed: int = 0  # replayed replies cut after their last whole sentence
+    resampled: int = 0  # replayed replies that are a sampled retry (the greedy one was refused)
     kept: Counter[str] = field(default_factory=Counter)  # chosen but kept the corpus reply, by reason
 
     def summary(self) -> dict:
@@ -64,6 +70,7 @@ class ReplayStats:
             "replayed": sum(self.replayed.values()),
             "replayed_by_category": dict(self.replayed),
             "trimmed": self.trimmed,
+            "resampled": self.resampled,
             "kept_corpus_reply": dict(self.kept),
             "generated": self.generated,
             "seconds": round(self.seconds, 1),
@@ -114,10 +121,13 @@ def choose(convs: list[dict], trained: list[int], settings: ReplaySettings, seed
     """A seeded `share` of the trained conversations that may be replayed (round half up, at least one
     where any is eligible)."""
     cats = set(settings.categories) if settings.categories else None
+    excluded = set(settings.exclude_sources)
     pool = [
         i
         for i in trained
-        if replayable(convs[i], settings.turn) and (cats is None or convs[i].get("_category") in cats)
+        if replayable(convs[i], settings.turn)
+        and (cats is None or convs[i].get("_category") in cats)
+        and convs[i].get("_source") not in excluded
     ]
     n = min(len(pool), max(1, int(settings.share * len(pool) + 0.5))) if pool else 0
     return sorted(random.Random(seed).sample(pool, n))
@@ -170,6 +180,47 @@ def fill(
     return len(keys)
 
 
+def retry_key(key: str, attempt: int) -> str:
+    return f"{key}#{attempt}"
+
+
+def pick(cache: ReplyCache, prompt: list[dict], settings: ReplaySettings) -> tuple[str | None, str, int]:
+    """(the reply to train on or None, why (as `usable`; the greedy reply's refusal when all are refused), attempt):
+    the greedy reply, else the first usable sampled retry in the cache."""
+    key = prompt_key(prompt)
+    request = (prompt[-1].get("content") or "") if settings.refuse_boilerplate else None
+    reply, why = usable(*cache.replies[key], settings.unended, request)
+    for attempt in range(1, settings.retries + 1):
+        if reply is not None or retry_key(key, attempt) not in cache.replies:
+            break
+        again, again_why = usable(*cache.replies[retry_key(key, attempt)], settings.unended, request)
+        if again is not None:
+            return again, again_why, attempt
+    return reply, why, 0
+
+
+def fill_retries(
+    cache: ReplyCache, convs: list[dict], chosen: list[int], sample: Sample, settings: ReplaySettings
+) -> int:
+    """Sampled retries for the chosen conversations whose replies so far are all refused, attempt by attempt,
+    saved after each batch. Returns how many were generated."""
+    made = 0
+    for attempt in range(1, settings.retries + 1):
+        todo: dict[str, list[dict]] = {}
+        for i in chosen:
+            prompt = prompt_of(convs[i], settings.turn)
+            assert prompt is not None
+            key = retry_key(prompt_key(prompt), attempt)
+            if key not in cache.replies and key not in todo and pick(cache, prompt, settings)[0] is None:
+                todo[key] = prompt
+        keys = list(todo)
+        for start in range(0, len(keys), settings.batch_size):
+            batch = keys[start : start + settings.batch_size]
+            cache.add(batch, sample([todo[k] for k in batch], attempt))
+        made += len(keys)
+    return made
+
+
 # The end of a sentence: its mark, any closing quotes or brackets, then a space, a line end or the text's end.
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*(?=\s|$)")
 
@@ -180,12 +231,16 @@ def trim_to_sentence(text: str) -> str:
     return text[: ends[-1]].rstrip() if ends else ""
 
 
-def usable(reply: str, ended: bool, unended: str) -> tuple[str | None, str]:
-    """(the reply to train on, or None when refused; why: "" for a reply used whole, "trimmed", or the refusal)."""
+def usable(reply: str, ended: bool, unended: str, request: str | None = None) -> tuple[str | None, str]:
+    """(the reply to train on, or None when refused; why: "" for a reply used whole, "trimmed", or the refusal).
+
+    With `request` (the user turn it answers), boilerplate that dodges it is refused too (text.assistant_boilerplate)."""
     if not reply.strip():
         return None, "empty"
     if repetitive(reply):
         return None, "repetitive"
+    if request is not None and (why := assistant_boilerplate(reply, request)):
+        return None, why
     if ended:
         return reply, ""
     if unended == "drop":
@@ -197,24 +252,20 @@ def usable(reply: str, ended: bool, unended: str) -> tuple[str | None, str]:
 
 
 def apply(
-    convs: list[dict],
-    chosen: list[int],
-    cache: ReplyCache,
-    stats: ReplayStats,
-    unended: str = "trim",
-    turn: str = "last",
+    convs: list[dict], chosen: list[int], cache: ReplyCache, stats: ReplayStats, settings: ReplaySettings
 ) -> list[dict]:
-    """`convs` with each chosen one's reply (see `prompt_of`) replaced by the cached base reply where it is usable."""
+    """`convs` with each chosen one's reply (see `prompt_of`) replaced by the base model's where one is usable."""
     out = list(convs)
     for i in chosen:
         conv = convs[i]
-        prompt = prompt_of(conv, turn)
+        prompt = prompt_of(conv, settings.turn)
         assert prompt is not None  # chosen from the replayable ones
-        reply, why = usable(*cache.replies[prompt_key(prompt)], unended)
+        reply, why, attempt = pick(cache, prompt, settings)
         if reply is None:
             stats.kept[why] += 1
             continue
         stats.trimmed += why == "trimmed"
+        stats.resampled += attempt > 0
         answered = conv["messages"][len(prompt)]  # the corpus reply it replaces (keeps its other keys)
         out[i] = {**conv, "messages": [*prompt, {**answered, "content": reply}], "_replayed": True}
         stats.replayed[conv.get("_category") or "uncategorised"] += 1
@@ -231,19 +282,25 @@ def replay_phase(
     generate: Generate | None,
     barrier: Callable[[], None],
     seed: int,
+    sample: Sample | None = None,
 ) -> tuple[list[dict], ReplayStats]:
     """The conversations the phase trains on, a share of them with the base model's replies.
 
-    The process given `generate` (the main one) fills the cache at `path`; every process waits at
-    `barrier`, then reads it, so all of them train on the same conversations."""
+    The process given `generate` (the main one) fills the cache at `path`, and with `settings.retries` asks
+    `sample` again where the greedy reply is refused; every process waits at `barrier`, then reads the cache,
+    so all of them train on the same conversations."""
     stats = ReplayStats()
     trained = trained_conversations(data, order, positions)
     chosen = choose(convs, trained, settings, seed)
     stats.trained, stats.chosen = len(trained), len(chosen)
     if generate is not None:
         began = time.perf_counter()
-        stats.generated = fill(ReplyCache(path), convs, chosen, generate, settings.batch_size, settings.turn)
+        cache = ReplyCache(path)
+        stats.generated = fill(cache, convs, chosen, generate, settings.batch_size, settings.turn)
+        if settings.retries:
+            assert sample is not None, "replay.retries needs a sampler"
+            stats.generated += fill_retries(cache, convs, chosen, sample, settings)
         stats.seconds = time.perf_counter() - began
     barrier()
-    replayed = apply(convs, chosen, ReplyCache(path), stats, settings.unended, settings.turn)
+    replayed = apply(convs, chosen, ReplyCache(path), stats, settings)
     return [replayed[i] for i in trained], stats

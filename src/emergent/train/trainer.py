@@ -435,29 +435,44 @@ class CurriculumTrainer:
         trained, stats = replay_phase(
             convs, data, order.__getitem__, steps * self.per_step, r, self.out / REPLIES_FILE,
             self._base_replies if self.main else None, self.accelerator.wait_for_everyone, seed=self.seed * 1_000 + k,
+            sample=self._sampled_base_replies if self.main else None,
         )  # fmt: skip
         self._replay_generator = None  # the second copy of the model is not kept through training
         where = phase_file(self.data_dir, phase.name) if not self.mixture else Path(self.data_dir) / "phases"
         return encode_phase(trained, self.t, self.tokenizer, where), stats
 
-    def _base_replies(self, convs: list[list[dict]], tools: list[list[dict] | None]) -> list[tuple[str, bool]]:
-        """Greedy replies of the base model without the adapter: a separate copy of it, loaded on first use,
-        so that the model being trained (fast paths, sharding, dropout on) is left as it is."""
+    def _base_replies(
+        self, convs: list[list[dict]], tools: list[list[dict] | None], attempt: int = 0
+    ) -> list[tuple[str, bool]]:
+        """Replies of the base model without the adapter, greedy (attempt 0) or sampled with the attempt's seed:
+        a separate copy of it, loaded on first use, so that the model being trained (fast paths, sharding,
+        dropout on) is left as it is."""
+        from emergent.lm.config import DecodingConfig
+
+        r = self.t.replay
+        assert r is not None
+        decoding = DecodingConfig(max_new_tokens=r.max_new_tokens, do_sample=False)
+        if attempt:
+            decoding = DecodingConfig(
+                max_new_tokens=r.max_new_tokens, do_sample=True, temperature=r.retry_temperature, top_p=0.95,
+                seed=attempt,  # not the run's: a cached retry is the same for every training seed, as the greedy one is
+            )  # fmt: skip
         if self._replay_generator is None:
-            from emergent.lm.config import DecodingConfig
             from emergent.lm.generation import LocalGenerator
             from emergent.lm.registry import resolve_model_path
 
-            r = self.t.replay
-            assert r is not None
             m = self.cfg.model
             self._replay_generator = LocalGenerator(
-                resolve_model_path(m.name), None, DecodingConfig(max_new_tokens=r.max_new_tokens, do_sample=False),
-                r.batch_size, str(self.accelerator.device), m.trust_remote_code, self.precision, m.chat_template,
+                resolve_model_path(m.name), None, decoding, r.batch_size, str(self.accelerator.device),
+                m.trust_remote_code, self.precision, m.chat_template,
             )  # fmt: skip
+        self._replay_generator.decoding = decoding
         replies = self._replay_generator.generate_ended(convs, tools, use_adapter=False)
         self.progress.advance(self._replay_task, len(replies))
         return replies
+
+    def _sampled_base_replies(self, convs: list[list[dict]], attempt: int) -> list[tuple[str, bool]]:
+        return self._base_replies(convs, [None] * len(convs), attempt)
 
     def _save_phase(self, name: str, adapter_dir: Path, summary: dict) -> None:
         lora = distributed.lora_state(self.accelerator, self.wrapped)
