@@ -108,6 +108,16 @@ def test_balanced_sample_caps_each_class_and_shares_between_sources() -> None:
     assert sample == balanced_sample(examples, 100, seed=0)
 
 
+def test_balanced_pool_weights_give_every_bucket_the_same_total() -> None:
+    from emergent.curate.classifier_train import pool_weights
+
+    labels = ["factual"] * 6 + ["creative"] * 3 + ["ethical"]
+    assert pool_weights(labels, balance=False) == [1.0] * 10
+    w = pool_weights(labels, balance=True)
+    totals = {c: sum(x for x, lab in zip(w, labels, strict=True) if lab == c) for c in set(labels)}
+    assert all(abs(t - 10 / 3) < 1e-9 for t in totals.values()) and abs(sum(w) - 10) < 1e-9
+
+
 def test_split_roles_separates_request_answer_and_tool_calls() -> None:
     conv = make_conversation(
         [

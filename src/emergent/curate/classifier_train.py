@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,9 @@ class ClassifierConfig(FeatureSettings):
     )  # of each hand-written training request, against 1 per pool example
     mapped: list[MappedSource] = Field(default_factory=list)
     max_per_source: int = Field(default=300, gt=0)
+    # Weigh the pool's examples so that every bucket carries the same total (the fast model): with two
+    # sources in a bucket, leaving one out halves that bucket's weight and the model stops predicting it.
+    balance_buckets: bool = False
     distil: bool = True  # relabel the pool with the embedding teacher before fitting the fast model
     embed_max_tokens: int = Field(default=128, ge=16, le=512)
     embed_cache: str | None = "/tmp/emergent-classifier-embeddings"
@@ -200,7 +204,7 @@ class Trainer:
             regularization_c=s.regularization_c,
             max_iter=s.max_iter,
             static=self.static,
-            sample_weight=[1.0] * len(pool) + [s.handwritten_weight] * len(self.hand_train),
+            sample_weight=pool_weights(labels, s.balance_buckets) + [s.handwritten_weight] * len(self.hand_train),
         )
         return student, teacher
 
@@ -233,6 +237,14 @@ class Trainer:
             out[run] = scores(r["truth"], r["predicted"])
             out[run]["per_source"] = r["per_source"]
         return out
+
+
+def pool_weights(labels: list[str], balance: bool) -> list[float]:
+    """1 per pool example, or with `balance` each bucket's examples weighted to an equal total (mean still 1)."""
+    if not balance:
+        return [1.0] * len(labels)
+    counts = Counter(labels)
+    return [len(labels) / (len(counts) * counts[label]) for label in labels]
 
 
 def static_vectors(settings: ClassifierConfig) -> StaticVectors:
