@@ -72,7 +72,7 @@ def handwritten_test_scores() -> dict:
     return score_model(load_default_classifier(), read_handwritten(split="test"))
 
 
-# The issue's goal, met since session 11 (0.881 macro F1 measured; bench/RESULTS.md): a retrained
+# The issue's goal, met since session 11 (0.877 macro F1 for session 20's file; bench/RESULTS.md): a retrained
 # model that drops below it fails here.
 def test_shipped_model_reaches_macro_085_on_the_handwritten_test_half(handwritten_test_scores: dict) -> None:
     report = handwritten_test_scores
