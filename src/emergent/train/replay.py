@@ -10,9 +10,9 @@ How, per phase:
 1. The phase is planned as usual; the conversations its steps would draw (the first steps x rows-per-step
    positions of its row order) are the ones it trains on, so no reply is generated for a conversation
    the phase would not see.
-2. A seeded share of them (of the replayed buckets, outside `exclude_sources`; never tool conversations) is chosen. The base model
-   (no adapter), greedy, answers each one's last request given the turns before it (`turn: last`), or its
-   first request, the conversation then ending with that reply (`turn: first`).
+2. A seeded share of them (of the replayed buckets, outside `exclude_sources`; never tool conversations) is
+   chosen. The base model (no adapter), greedy, answers each one's last request given the turns before it
+   (`turn: last`), or its first request, the conversation then ending with that reply (`turn: first`).
 3. A reply that did not end within `max_new_tokens` is cut after its last whole sentence (`unended:
    trim`; a small model's long answers often run past any budget, and the evaluation reads only its first
    tokens too) or refused (`drop`). A reply that loops (text.repetitive), is empty, or keeps less than half
