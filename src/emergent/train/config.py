@@ -58,9 +58,9 @@ class ReplaySettings(BaseModel):
     turn: Literal["last", "first"] = "last"
     batch_size: int = Field(default=8, gt=0)
     # Refuse a reply that speaks of itself as a program ("as a chatbot, I don't have the ability to access
-    # personal data") or apologises for a loss, confusion or mistake the request never mentioned: 192 of the
-    # 698 replies SmolLM2-135M gave to the proof's chat requests, 52 % of the conversational ones
-    # (bench/RESULTS.md, session 20). Replaying them teaches the dodge.
+    # personal data") or apologises for a loss, confusion or mistake the request never mentioned: 176 of the
+    # 614 replies SmolLM2-135M gave to the proof's chat requests outside hh-rlhf, 54 % of the conversational
+    # ones (bench/RESULTS.md, session 20). Replaying them teaches the dodge.
     refuse_boilerplate: bool = False
     # Sources (`_source`) whose conversations are never replayed: curated safe replies (hh-rlhf's chosen ones)
     # must not give way to the base model's, which go along with the harmful requests they answer.
