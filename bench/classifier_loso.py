@@ -38,9 +38,7 @@ def main() -> None:
     print(f"fast model, hand-written test half: macro F1 {score_model(fast, trainer.hand_test)['macro_f1']:.3f}")
     truth: list[str] = []
     predicted: dict[float, list[str]] = {w: [] for w in shares}
-    for name in sorted({e["source"] for e in trainer.pool}):
-        away = [e for e in trainer.pool if e["source"] == name]
-        kept = [e for e in trainer.pool if e["source"] != name]
+    for name, away, kept in trainer.source_folds():
         fast, _ = trainer.fit(kept)
         p_fast = fast.probabilities([e["text"] for e in away])
         p_embed = np.zeros_like(p_fast)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,11 @@ class Trainer:
         )
         return student, teacher
 
+    def source_folds(self) -> Iterator[tuple[str, list[dict], list[dict]]]:
+        """(source, its pool examples, every other source's), one source at a time in name order."""
+        for name in sorted({e["source"] for e in self.pool}):
+            yield name, [e for e in self.pool if e["source"] == name], [e for e in self.pool if e["source"] != name]
+
     def leave_one_source_out(self, teacher: bool = False) -> dict[str, dict[str, Any]]:
         """Each pool source in turn: fit without it, score its examples. Per source, per bucket and macro.
 
@@ -216,9 +222,7 @@ class Trainer:
         runs: dict[str, dict[str, Any]] = {"student": {"truth": [], "predicted": [], "per_source": {}}}
         if teacher:
             runs["teacher"] = {"truth": [], "predicted": [], "per_source": {}}
-        for name in sorted({e["source"] for e in self.pool}):
-            away = [e for e in self.pool if e["source"] == name]
-            kept = [e for e in self.pool if e["source"] != name]
+        for name, away, kept in self.source_folds():
             student, fitted_teacher = self.fit(kept)
             guesses = {"student": [c for c, _ in student.predict([e["text"] for e in away])]}
             if teacher:
