@@ -166,6 +166,28 @@ def test_source_overrides_change_one_inherited_source(tmp_path: Path) -> None:
         load_config(child)
 
 
+def test_drop_sources_leaves_inherited_sources_out(tmp_path: Path) -> None:
+    (tmp_path / "d.jsonl").write_text("{}\n")
+    (tmp_path / "base.yaml").write_text(
+        "sources:\n  - {name: a, format: alpaca, path: d.jsonl}\n  - {name: b, format: alpaca, path: d.jsonl}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\ndrop_sources: [b]\n")
+    assert [s.name for s in load_config(child).sources] == ["a"]
+    # A config extending the ablation inherits the shorter list.
+    (tmp_path / "grandchild.yaml").write_text("extends: child.yaml\nsource_overrides: {a: {max_examples: 2}}\n")
+    assert [(s.name, s.max_examples) for s in load_config(tmp_path / "grandchild.yaml").sources] == [("a", 2)]
+    child.write_text("extends: base.yaml\ndrop_sources: [c]\n")
+    with pytest.raises(ConfigError, match=r"drop_sources names \['c'\], which are not among the sources"):
+        load_config(child)
+    child.write_text("extends: base.yaml\ndrop_sources: b\n")
+    with pytest.raises(ConfigError, match="must be a list of source names"):
+        load_config(child)
+    child.write_text("extends: base.yaml\ndrop_sources: [a, b]\n")
+    with pytest.raises(ConfigError, match="removes every source"):
+        load_config(child)
+
+
 def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")

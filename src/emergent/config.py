@@ -236,8 +236,9 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     data = _read_yaml(path)
     parent = data.pop("extends", None)
     overrides = data.pop("source_overrides", None)
+    dropped = data.pop("drop_sources", None)
     if parent is None:
-        return _override_sources(data, overrides, path)
+        return _drop_sources(_override_sources(data, overrides, path), dropped, path)
     base_path = (path.parent / parent).resolve()
     if base_path in seen:
         raise ConfigError(f"{path}: extends: {parent} forms a cycle — remove one of the `extends` keys")
@@ -249,7 +250,24 @@ def read_config_data(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
                 values = src[key] if isinstance(src[key], list) else [src[key]]
                 absolute = [v if Path(v).is_absolute() else os.path.normpath(base_path.parent / v) for v in values]
                 src[key] = absolute if isinstance(src[key], list) else absolute[0]
-    return _override_sources(_merge(base, data), overrides, path)
+    return _drop_sources(_override_sources(_merge(base, data), overrides, path), dropped, path)
+
+
+def _drop_sources(data: dict[str, Any], dropped: Any, path: Path) -> dict[str, Any]:
+    """`drop_sources: [NAME, ...]` removes inherited sources, so an ablation leaves one corpus out
+    without copying the whole list; a name that is not a source fails (a typo would otherwise keep it)."""
+    if dropped is None:
+        return data
+    if not isinstance(dropped, list) or not all(isinstance(n, str) for n in dropped):
+        raise ConfigError(f"{path}: drop_sources must be a list of source names")
+    names = {s.get("name") for s in data.get("sources") or [] if isinstance(s, dict)}
+    unknown = sorted(set(dropped) - names)
+    if unknown:
+        raise ConfigError(f"{path}: drop_sources names {unknown}, which are not among the sources {sorted(names)}")
+    data["sources"] = [s for s in data["sources"] if not (isinstance(s, dict) and s.get("name") in dropped)]
+    if not data["sources"]:
+        raise ConfigError(f"{path}: drop_sources removes every source — nothing would be left to train on")
+    return data
 
 
 def _override_sources(data: dict[str, Any], overrides: Any, path: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ values in full; `configs/quickstart.yaml` is the small CPU default.
 Two keys are read before these: `extends: FILE` starts from another config (its sections merge
 key by key; a list, `sources` included, replaces the base's), and `source_overrides: {{NAME: {{key:
 value}}}}` changes one inherited source in place, e.g. `{{ibm_debater_argq: {{options: {{rows_per_topic:
-8}}}}}}`.
+8}}}}}}`, and `drop_sources: [NAME, ...]` leaves inherited sources out.
 
 Generated from the pydantic models (`RunConfig` in `src/emergent/config.py` and the sections it holds)
 by `{REGENERATE}`; do not edit by hand.
