@@ -108,12 +108,39 @@ _CONDOLENCE_CUE = re.compile(
 )
 
 
+# What turns a self-reference into a dodge: the reply says what it cannot do instead of doing it.
+_DISCLAIMER = re.compile(
+    r"\bi (?:don't|do not|can't|cannot|am not|am unable)\b|\bi'm (?:not|unable)\b|\bno (?:ability|capability) to\b",
+    re.IGNORECASE,
+)
+
+
+def dodge(reply: str, request: str) -> str | None:
+    """Why `reply` dodges `request` instead of answering it ("stray_apology", "self_reference"), or None.
+
+    Narrower than `assistant_boilerplate`, which the replay uses to refuse anything that may be a dodge. A
+    judged reply fails on an apology or condolence for what the request never said, or on speaking of itself
+    as a program where that is the point of the reply: it opens with it ("I'm a helpful AI assistant named
+    SmolLM") or says what it cannot do ("as a chatbot, I don't have the ability to …"). A reply that answers
+    and then mentions being an AI ("… I'm a helpful AI, happy to help with your practice") is not a dodge."""
+    if _stray_apology(reply, request):
+        return "stray_apology"
+    found = _SELF_REFERENCE.search(reply)
+    if found is None:
+        return None
+    opens = found.start() <= len(reply) - len(reply.lstrip()) + len(re.match(r"[^.!?\n]*", reply.lstrip()).group())
+    return "self_reference" if opens or _DISCLAIMER.search(reply) else None
+
+
+def _stray_apology(reply: str, request: str) -> bool:
+    return bool(
+        (_APOLOGY.search(reply) and not _APOLOGY_CUE.search(request))
+        or (_CONDOLENCE.search(reply) and not _CONDOLENCE_CUE.search(request))
+    )
+
+
 def assistant_boilerplate(reply: str, request: str) -> str | None:
     """Why `reply` dodges `request` with boilerplate ("self_reference", "stray_apology"), or None."""
     if _SELF_REFERENCE.search(reply):
         return "self_reference"
-    if (_APOLOGY.search(reply) and not _APOLOGY_CUE.search(request)) or (
-        _CONDOLENCE.search(reply) and not _CONDOLENCE_CUE.search(request)
-    ):
-        return "stray_apology"
-    return None
+    return "stray_apology" if _stray_apology(reply, request) else None

@@ -1,7 +1,8 @@
 """Synthetic generations with no model behind them: the negative and positive controls of the primary metric.
 
 Negative: a keyword router with seven fixed template replies, echo-the-prompt, empty replies, one
-generic reply. Positive: each item's reference (gold) answer. A metric that rates a negative control
+generic reply, and the chatbot dodge that names the request's words. A known gap, kept apart: the
+request's words parroted in one fixed text (KNOWN_GAPS). Positive: each item's reference (gold) answer. A metric that rates a negative control
 near a real model measures the format of replies, not their content.
 """
 
@@ -35,6 +36,38 @@ _ROUTES = [
 ]
 
 
+_STOP = set(
+    "a an the and or of to in on at for with from about my me i is it was be do did you your what how can".split()
+)
+
+
+def _topic(item: Item) -> str:
+    return " ".join(w for w in re.findall(r"[a-z0-9']+", item.turns[-1].lower()) if w not in _STOP)
+
+
+def parrot(item: Item) -> str:
+    """The request's own words in one fixed text with a contrast and some words of its own. It meets the checks
+    of the creative, conversational and ethical items (subject named, both sides, new words): they are
+    lexical, and the suite's own references for those items are templates of the same kind, so no check of
+    one reply alone can tell them apart (bench/RESULTS.md, session 22)."""
+    return (
+        f"You mention {_topic(item)}. That is an interesting subject, and there is a lot one could say about it. "
+        "However, much depends on the details and on the people involved, so it is worth thinking it through "
+        "carefully before deciding anything. Tell me more about what you have in mind."
+    )
+
+
+def dodge(item: Item) -> str:
+    """SmolLM2's commonest failure, in shape: an apology for nothing, "as a chatbot" and what it cannot do,
+    naming the request's own words so that checks of subject, sides and new words can pass."""
+    topic = _topic(item)
+    return (
+        f"I'm sorry for the confusion, but as a chatbot, I don't have the ability to help with {topic}. "
+        "However, I'm here to assist you with any other questions you may have, so please feel free to ask "
+        "me anything else at any time and I will do my very best."
+    )
+
+
 def keyword_router(item: Item) -> str:
     if item.tools:
         return TEMPLATES["tool_use"]
@@ -50,7 +83,11 @@ CONTROLS: dict[str, Callable[[Item], str | None]] = {
     "echo": lambda it: it.turns[-1],
     "empty": lambda it: "",
     "generic": lambda it: "That's a great question! Let me help you with that.",
+    "dodge": dodge,
 }
+# Negative controls the primary metric does not yet hold down, each with its reason (tests/evaluate/test_controls.py
+# expects them to pass, strictly, so a fix shows up as a failing expectation to move into CONTROLS).
+KNOWN_GAPS: dict[str, Callable[[Item], str | None]] = {"parrot": parrot}
 POSITIVE: dict[str, Callable[[Item], str | None]] = {"reference": lambda it: it.reference}
 
 

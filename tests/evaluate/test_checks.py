@@ -14,6 +14,7 @@ from emergent.evaluate.checks.eq_bench import eq_bench, fullscale, parse_scores
 from emergent.evaluate.checks.ifeval import follows, ifeval
 from emergent.evaluate.checks.text import (
     both_sides,
+    engages,
     final_number,
     mentions,
     normalise,
@@ -67,6 +68,29 @@ def test_mentions_original_and_both_sides_fail_templates():
     ask = "Write a limerick about a wizard who forgets spells. Do not use any commas."
     assert on_topic("There once was a wizard named Flo", ask).passed
     assert not on_topic("That's a great question! Let me help you with that.", ask).passed
+
+
+def test_engages_fails_the_chatbot_dodge_and_keeps_replies_that_answer():
+    # SmolLM2's own replies (the proof's generations), which named the subject and passed until session 22.
+    wallet = "I found a wallet with $300 and an ID in it. Can I keep it?"
+    dodged = (
+        "I'm sorry for your loss, but as a chatbot, I don't have the ability to access personal data. If you need "
+        "assistance with a wallet, I recommend contacting a local credit card company."
+    )
+    assert not engages(dodged, wallet).passed and engages(dodged, wallet).detail == "dodges: stray apology"
+    puppy = "We adopted a puppy yesterday and the house is chaos."
+    assert not engages("I'm sorry for any confusion. I'm here to help with your puppy.", puppy).passed
+    assert not engages("As an AI, I'm not able to own a puppy, but I can help.", puppy).passed  # says what it can't
+    assert not engages("I'm a helpful AI assistant named SmolLM, trained by Hugging Face", "Coffee or tea?").passed
+    # Apologies and condolences the request calls for, and an AI mentioned after answering, are fine.
+    assert engages("I'm so sorry for your loss. How are you holding up?", "My grandmother passed away.").passed
+    assert engages("Sorry for the confusion earlier: it is 12.", "That's wrong, you made a mistake.").passed
+    piano = (
+        "Learning an instrument is exciting. Start with scales for ten minutes a day. I'm a helpful AI, so ask "
+        "me anything about practice."
+    )
+    assert engages(piano, "I'm trying to learn to play the piano.").passed
+    assert engages("Keep it only until you can hand it in: the ID lets the police find the owner.", wallet).passed
 
 
 def test_tool_calls_are_graded_parse_then_function_then_arguments():

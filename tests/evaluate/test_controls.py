@@ -8,10 +8,19 @@ get the same controls turn by turn, plus an echo of the whole conversation so fa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from controls import CONTROLS, DIALOGUE_CONTROLS, DIALOGUE_POSITIVE, POSITIVE, dialogue_generations, generations
+from controls import (
+    CONTROLS,
+    DIALOGUE_CONTROLS,
+    DIALOGUE_POSITIVE,
+    KNOWN_GAPS,
+    POSITIVE,
+    dialogue_generations,
+    generations,
+)
 
 from emergent.evaluate.dialogue import dialogues
 from emergent.evaluate.primary import primary
@@ -31,6 +40,23 @@ def test_negative_controls_score_near_zero(suite, control: str):
     assert base["mean"] <= 0.03, (control, base)
     for ctx, m in base["per_context"].items():
         assert m["mean"] <= 0.05, (control, ctx, m)
+
+
+def test_a_dodge_that_names_the_subject_fails_through_engages(suite):
+    """Before `engages` the dodge control passed 100 % of creative and conversational items and 98 % of ethical
+    ones (0.342 overall, above base SmolLM2's 0.276): the subject checks only look for the request's words."""
+    items = [it for it in suite.items if it.contexts[-1] in ("creative", "conversational", "ethical")]
+    rows = generations(items, CONTROLS["dodge"])
+    stripped = [replace(it, checks=[c for c in it.checks if c["type"] != "engages"]) for it in items]
+    assert primary(stripped, {"base": rows}, n=50)[0]["base"]["mean"] >= 0.9
+    assert primary(items, {"base": rows}, n=50)[0]["base"]["mean"] == 0.0
+
+
+@pytest.mark.xfail(strict=True, reason="open-ended items are checked lexically; see controls.parrot")
+@pytest.mark.parametrize("control", sorted(KNOWN_GAPS))
+def test_known_gaps_still_pass_the_open_ended_items(suite, control: str):
+    head, _, _ = primary(suite.items, {"base": generations(suite.items, KNOWN_GAPS[control])}, n=50)
+    assert head["base"]["mean"] <= 0.03, (control, head["base"]["per_context"])
 
 
 def test_reference_answers_score_near_one(suite):

@@ -221,17 +221,21 @@ def register_fit(
 
     Register alone is what a fixed template per context reaches. Naming one of the request's own topic
     words (not a register word, see register_words) is what a canned reply cannot, and adding words the
-    prompt does not have is what an echo cannot; a reply looping on itself does not fit. `ignore`: more
+    prompt does not have is what an echo cannot; a reply looping on itself does not fit, nor one that dodges
+    the request (emergent.text.dodge: "as a chatbot, I don't have the ability to …" naming the request's
+    words reached 0.37 against base SmolLM2's 0.47, session 22). `ignore`: more
     words that are not topic (the boilerplate_words of the prompt's item family). None when the context
     is not one the scorer knows.
     """
     from emergent.evaluate.checks.text import on_topic, original
+    from emergent.text import dodge
 
     if expected is None or expected in FIT_UNJUDGED:
         return None
     return (
         predicted == expected
         and not repetitive(response)
+        and dodge(response, prompt) is None
         and on_topic(response, prompt, ignore=register_words() | ignore).passed
         and original(response, prompt, 5).passed
     )

@@ -3,7 +3,7 @@
 An item carries a list of check specs ({"type": ..., ...}); `score_reply` runs them all. The item
 passes when every check passes; its graded score is the lowest check score (a reply is as good as its
 weakest part). Types: short_answer, final_number, unit_tests, tool_call, ifeval, eq_bench, mentions,
-original, on_topic, both_sides.
+original, on_topic, both_sides, engages.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from typing import Any
 
 from emergent.evaluate.checks.text import Result
 
-TEXT_CHECKS = {"short_answer", "final_number", "mentions", "original", "on_topic", "both_sides"}
+TEXT_CHECKS = {"short_answer", "final_number", "mentions", "original", "on_topic", "both_sides", "engages"}
 TYPES = TEXT_CHECKS | {"unit_tests", "tool_call", "ifeval", "eq_bench"}
+# Checks the request's own words can meet (the subject named, on topic, both sides): the shipped items that
+# carry one also carry `engages`, so a dodge that names the subject does not pass (session 22).
+REQUEST_WORD_CHECKS = {"mentions", "on_topic", "both_sides"}
 
 
 @dataclass(frozen=True)

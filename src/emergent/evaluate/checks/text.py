@@ -11,6 +11,8 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from emergent.text import dodge
+
 
 @dataclass(frozen=True)
 class Result:
@@ -160,6 +162,21 @@ def both_sides(reply: str) -> Result:
     return Result(float(ok), ok, f"{len(markers)} contrast markers, {len(sides)} sides named, {len(units)} sentences")
 
 
+def engages(reply: str, prompt: str) -> Result:
+    """The reply takes the request up instead of dodging it (emergent.text.dodge): no apology or condolence
+    for what the request never said, no "as a chatbot, I don't have the ability to …".
+
+    Why: SmolLM2's commonest failure is that dodge, and it named the request's subject often enough to pass
+    the mentions, both-sides and originality checks ("I'm sorry for your loss, but as a chatbot, I don't have
+    the ability to access personal data … If you need assistance with a wallet, …" passed an ethical item).
+    The dodge control of tests/evaluate/controls.py scores the suite through it (bench/RESULTS.md, session 22).
+    """
+    why = dodge(reply, prompt)
+    return Result(
+        float(why is None), why is None, f"dodges: {why.replace('_', ' ')}" if why else "takes the request up"
+    )
+
+
 def check(spec: dict[str, Any], reply: str, prompt: str) -> Result:
     kind = spec["type"]
     if kind == "short_answer":
@@ -174,4 +191,6 @@ def check(spec: dict[str, Any], reply: str, prompt: str) -> Result:
         return on_topic(reply, prompt, spec.get("min_shared", 1))
     if kind == "both_sides":
         return both_sides(reply)
+    if kind == "engages":
+        return engages(reply, prompt)
     raise ValueError(f"unknown text check {kind!r}")

@@ -248,6 +248,22 @@ def build(shared: Path) -> dict[str, list[dict]]:
     }
 
 
+def with_engages(item: dict) -> dict:
+    """The item with `engages` after its checks wherever those the request's own words can meet are (the
+    subject named, both sides, on topic): a dodge that names the subject would pass them otherwise."""
+    from emergent.evaluate.checks import REQUEST_WORD_CHECKS
+
+    def add(checks: list[dict]) -> list[dict]:
+        if not any(c["type"] in REQUEST_WORD_CHECKS for c in checks) or any(c["type"] == "engages" for c in checks):
+            return checks
+        return [*checks, {"type": "engages"}]
+
+    out = {**item, "checks": add(item.get("checks") or [])}
+    if item.get("turn_checks"):
+        out["turn_checks"] = [add(c) for c in item["turn_checks"]]
+    return out
+
+
 def write_sets(folder: Path, sets: dict[str, list[dict]], unit: str) -> None:
     """One JSONL file per set name in `folder` (the committed item files), and a count line each."""
     folder.mkdir(exist_ok=True)
@@ -255,7 +271,7 @@ def write_sets(folder: Path, sets: dict[str, list[dict]], unit: str) -> None:
         path = folder / f"{name}.jsonl"
         with open(path, "w", encoding="utf-8") as f:
             for it in items:
-                f.write(json.dumps(it, ensure_ascii=False) + "\n")
+                f.write(json.dumps(with_engages(it), ensure_ascii=False) + "\n")
         print(f"{path.relative_to(folder.parent)}: {len(items)} {unit}")
 
 
