@@ -111,7 +111,8 @@ STYLED_KINDS = ("prompt", "consistency", "transition")
 
 
 def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str, Any]]:
-    """The scorer's prediction and the style profile on every row that does not carry them yet."""
+    """The scorer's prediction and the style profile on every row that does not carry them yet; register fit
+    on every row."""
     todo = [r for r in rows if not all(k in r for k in STYLE_KEYS)]
     known = set(scorer.contexts)
     scores = scorer.score(
@@ -123,12 +124,11 @@ def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str,
     for r in rows:
         prompts.setdefault(r["context"], set()).add(r.get("prompt") or "")
     boiler = boilerplate_words(prompts)
+    # Fit is recomputed every time (cheap, unlike the prediction): a file scored again after the rule changed
+    # (session 22: dodges no longer fit) must not keep the old verdict it carries.
     for r in rows:
-        if "fit" not in r:
-            expected = r["context"] if r["context"] in known else None
-            r["fit"] = register_fit(
-                r["response"], r.get("prompt") or "", expected, r["predicted"], boiler[r["context"]]
-            )
+        expected = r["context"] if r["context"] in known else None
+        r["fit"] = register_fit(r["response"], r.get("prompt") or "", expected, r["predicted"], boiler[r["context"]])
     return rows
 
 
