@@ -158,11 +158,18 @@ def test_source_overrides_change_one_inherited_source(tmp_path: Path) -> None:
     a, b = cfg.sources
     assert a.max_examples == 9 and b.options == {"per_side": 2, "rows_per_topic": 4}
     assert a.files == [tmp_path / "d.jsonl"]
-    child.write_text("extends: base.yaml\nsource_overrides: {c: {max_examples: 1}}\n")
-    with pytest.raises(ConfigError, match=r"names \['c'\], which are not among the sources \['a', 'b'\]"):
-        load_config(child)
-    child.write_text("extends: base.yaml\nsource_overrides: {a: 3}\n")
-    with pytest.raises(ConfigError, match="must map a source name"):
+    _fails(
+        child,
+        "source_overrides: {c: {max_examples: 1}}",
+        r"names \['c'\], which are not among the sources \['a', 'b'\]",
+    )
+    _fails(child, "source_overrides: {a: 3}", "must map a source name")
+
+
+def _fails(child: Path, key: str, match: str) -> None:
+    """`child`, extending base.yaml with `key`, fails to load with `match`."""
+    child.write_text(f"extends: base.yaml\n{key}\n")
+    with pytest.raises(ConfigError, match=match):
         load_config(child)
 
 
@@ -177,15 +184,9 @@ def test_drop_sources_leaves_inherited_sources_out(tmp_path: Path) -> None:
     # A config extending the ablation inherits the shorter list.
     (tmp_path / "grandchild.yaml").write_text("extends: child.yaml\nsource_overrides: {a: {max_examples: 2}}\n")
     assert [(s.name, s.max_examples) for s in load_config(tmp_path / "grandchild.yaml").sources] == [("a", 2)]
-    child.write_text("extends: base.yaml\ndrop_sources: [c]\n")
-    with pytest.raises(ConfigError, match=r"drop_sources names \['c'\], which are not among the sources"):
-        load_config(child)
-    child.write_text("extends: base.yaml\ndrop_sources: b\n")
-    with pytest.raises(ConfigError, match="must be a list of source names"):
-        load_config(child)
-    child.write_text("extends: base.yaml\ndrop_sources: [a, b]\n")
-    with pytest.raises(ConfigError, match="removes every source"):
-        load_config(child)
+    _fails(child, "drop_sources: [c]", r"drop_sources names \['c'\], which are not among the sources")
+    _fails(child, "drop_sources: b", "must be a list of source names")
+    _fails(child, "drop_sources: [a, b]", "removes every source")
 
 
 def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
