@@ -275,8 +275,8 @@ def write_sets(folder: Path, sets: dict[str, list[dict]], unit: str) -> None:
         print(f"{path.relative_to(folder.parent)}: {len(items)} {unit}")
 
 
-def write(sets: dict[str, list[dict]]) -> None:
-    write_sets(HERE, sets, "dialogues")
+def write(sets: dict[str, list[dict]], folder: Path = HERE) -> None:
+    write_sets(folder, sets, "dialogues")
 
 
 if __name__ == "__main__":
