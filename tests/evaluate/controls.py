@@ -1,8 +1,7 @@
 """Synthetic generations with no model behind them: the negative and positive controls of the primary metric.
 
 Negative: a keyword router with seven fixed template replies, echo-the-prompt, empty replies, one
-generic reply, and the chatbot dodge that names the request's words. A known gap, kept apart: the
-request's words parroted in one fixed text (KNOWN_GAPS). Positive: each item's reference (gold) answer. A metric that rates a negative control
+generic reply, the chatbot dodge that names the request's words, and those words parroted in one fixed text. Positive: each item's reference (gold) answer. A metric that rates a negative control
 near a real model measures the format of replies, not their content.
 """
 
@@ -46,10 +45,9 @@ def _topic(item: Item) -> str:
 
 
 def parrot(item: Item) -> str:
-    """The request's own words in one fixed text with a contrast and some words of its own. It meets the checks
-    of the creative, conversational and ethical items (subject named, both sides, new words): they are
-    lexical, and the suite's own references for those items are templates of the same kind, so no check of
-    one reply alone can tell them apart (bench/RESULTS.md, session 22)."""
+    """The request's own words in one fixed text with a contrast and some words of its own. It met every check
+    of the creative and conversational items and 49 of 50 ethical ones (0.340) until one side's replies were
+    compared across request families (evaluate/checks/template.py, session 22)."""
     return (
         f"You mention {_topic(item)}. That is an interesting subject, and there is a lot one could say about it. "
         "However, much depends on the details and on the people involved, so it is worth thinking it through "
@@ -84,10 +82,8 @@ CONTROLS: dict[str, Callable[[Item], str | None]] = {
     "empty": lambda it: "",
     "generic": lambda it: "That's a great question! Let me help you with that.",
     "dodge": dodge,
+    "parrot": parrot,
 }
-# Negative controls the primary metric does not yet hold down, each with its reason (tests/evaluate/test_controls.py
-# expects them to pass, strictly, so a fix shows up as a failing expectation to move into CONTROLS).
-KNOWN_GAPS: dict[str, Callable[[Item], str | None]] = {"parrot": parrot}
 POSITIVE: dict[str, Callable[[Item], str | None]] = {"reference": lambda it: it.reference}
 
 

@@ -8,7 +8,6 @@ get the same controls turn by turn, plus an echo of the whole conversation so fa
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,12 @@ from controls import (
     CONTROLS,
     DIALOGUE_CONTROLS,
     DIALOGUE_POSITIVE,
-    KNOWN_GAPS,
     POSITIVE,
     dialogue_generations,
     generations,
 )
 
+from emergent.evaluate.checks import score_reply
 from emergent.evaluate.dialogue import dialogues
 from emergent.evaluate.primary import primary
 from emergent.evaluate.suite import load_suite
@@ -44,19 +43,33 @@ def test_negative_controls_score_near_zero(suite, control: str):
 
 def test_a_dodge_that_names_the_subject_fails_through_engages(suite):
     """Before `engages` the dodge control passed 100 % of creative and conversational items and 98 % of ethical
-    ones (0.342 overall, above base SmolLM2's 0.276): the subject checks only look for the request's words."""
-    items = [it for it in suite.items if it.contexts[-1] in ("creative", "conversational", "ethical")]
-    rows = generations(items, CONTROLS["dodge"])
-    stripped = [replace(it, checks=[c for c in it.checks if c["type"] != "engages"]) for it in items]
-    assert primary(stripped, {"base": rows}, n=50)[0]["base"]["mean"] >= 0.9
-    assert primary(items, {"base": rows}, n=50)[0]["base"]["mean"] == 0.0
+    ones (0.342 overall, above base SmolLM2's 0.276): the subject checks only look for the request's words.
+    Item by item, without the side-level template rule, `engages` is what fails it."""
+    items = [it for it in suite.items if it.checks and it.contexts[-1] in ("creative", "conversational", "ethical")]
+    replies = [CONTROLS["dodge"](it) for it in items]
+    without = [
+        score_reply([c for c in it.checks if c["type"] != "engages"], r, it.turns[-1])
+        for it, r in zip(items, replies, strict=True)
+    ]
+    assert sum(v.passed for v in without) >= 0.9 * len(items)
+    for it, r in zip(items, replies, strict=True):
+        assert [c["type"] for c in score_reply(it.checks, r, it.turns[-1]).checks if not c["passed"]][-1] == "engages"
 
 
-@pytest.mark.xfail(strict=True, reason="open-ended items are checked lexically; see controls.parrot")
-@pytest.mark.parametrize("control", sorted(KNOWN_GAPS))
-def test_known_gaps_still_pass_the_open_ended_items(suite, control: str):
-    head, _, _ = primary(suite.items, {"base": generations(suite.items, KNOWN_GAPS[control])}, n=50)
-    assert head["base"]["mean"] <= 0.03, (control, head["base"]["per_context"])
+def test_a_parrot_fails_as_a_template_across_request_families(suite):
+    """One fixed text with the request's words put in passes each open-ended item's own checks; compared with
+    the side's replies to other families of requests it is a template, and fails. Within a family (puppy,
+    kitten, rabbit) replies may share their words and are not compared."""
+    head, _, per_item = primary(suite.items, {"base": generations(suite.items, CONTROLS["parrot"])}, n=50)
+    failed_only_as_template = [
+        i
+        for i, v in per_item["base"].items()
+        if [c["type"] for c in v["checks"] if not c["passed"]] == ["not_template"]
+    ]
+    assert len(failed_only_as_template) >= 140 and head["base"]["mean"] <= 0.03
+    family = [it for it in suite.items if it.meta.get("family") == "conversational/written-02"]
+    rows = generations(family, CONTROLS["parrot"])
+    assert primary(family, {"base": rows}, n=20)[0]["base"]["mean"] == 1.0
 
 
 def test_reference_answers_score_near_one(suite):

@@ -387,14 +387,19 @@ def _figure(m: dict[str, Any] | None) -> Figure:
 
 def _styled(system: System, known: list[str]) -> list[dict[str, Any]]:
     """The rows the register metrics read: contexts the style scorer knows, each with its style scores."""
-    from emergent.evaluate.run import STYLE_KEYS, STYLED_KINDS, add_style
+    from emergent.evaluate.run import STYLE_KEYS, STYLED_KINDS, add_fit, add_style
+    from emergent.evaluate.suite import load_suite
 
     rows = [r for r in system.rows if r.get("kind", "prompt") in STYLED_KINDS and r.get("context") in known]
-    if any(not all(k in r for k in (*STYLE_KEYS, "fit")) for r in rows):
+    # Fit follows the current rule even where a file carries an older verdict; families from the shipped suite
+    # (an item of another suite is its own family).
+    families = {it.id: it.meta.get("family", it.id) for it in load_suite(["default"]).items}
+    if any(not all(k in r for k in STYLE_KEYS) for r in rows):
         from emergent.evaluate.scorer import StyleScorer
 
-        add_style(rows, StyleScorer((system.runs[0].eval.get("scorer") or {}).get("prototypes") or "default"))
-    return rows
+        scorer = StyleScorer((system.runs[0].eval.get("scorer") or {}).get("prototypes") or "default")
+        return add_style(rows, scorer, families)
+    return add_fit(rows, set(known), families)
 
 
 def _secondary_scores(rows: list[dict[str, Any]], seed: int) -> dict[str, dict[str, float]]:

@@ -1,7 +1,9 @@
 """The pre-declared primary metric: the appropriate-response rate.
 
 The share of suite items whose reply passes every check of its item (the content: the right number,
-code that passes its tests, the right call with the right arguments, the named elements, ...),
+code that passes its tests, the right call with the right arguments, the named elements, ...) and, where
+those checks the request's own words can meet, is not the side's reply to another family of requests with
+this one's words put in (evaluate/checks/template.py),
 macro-averaged over contexts so each context weighs the same whatever its item count. Items without
 checks do not enter it (they feed the secondary, register-based metrics) and are counted. An item with
 no reply for a side is left out of that side's figures and counted as missing.
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from emergent.evaluate import stats
-from emergent.evaluate.checks import score_reply
+from emergent.evaluate.checks import REQUEST_WORD_CHECKS, score_reply, template
 from emergent.evaluate.metrics import bootstrap
 from emergent.evaluate.suite import Item
 
@@ -39,12 +41,24 @@ def verdicts(items: list[Item], rows: list[Row]) -> dict[str, dict[str, Any]]:
         if r["id"] not in last or r.get("turn", 0) >= last[r["id"]].get("turn", 0):
             last[r["id"]] = r
     out = {}
+    open_ended = {}
     for it in items:
         r = last.get(it.id)
         if not it.checks or r is None or r.get("turn", 0) != len(it.turns) - 1:
             continue
         v = score_reply(it.checks, r.get("response") or "", it.turns[-1])
         out[it.id] = {"context": it.contexts[-1], "passed": v.passed, "score": v.score, "checks": v.checks}
+        if any(c["type"] in REQUEST_WORD_CHECKS for c in it.checks):
+            open_ended[it.id] = (r.get("response") or "", it.turns[-1], it.meta.get("family", it.id))
+    # Side by side: the reply to another family of requests with this one's words put in fails.
+    repeated = template.templates(open_ended)
+    for i in open_ended:
+        other = repeated.get(i)
+        detail = f"the reply to {other[0]} with this request's words (Jaccard {other[1]:.2f})" if other else "its own"
+        check = {"type": "not_template", "passed": other is None, "score": float(other is None), "detail": detail}
+        out[i]["checks"] = [*out[i]["checks"], check]
+        if other:
+            out[i].update(passed=False, score=0.0)
     return out
 
 

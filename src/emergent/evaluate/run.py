@@ -110,9 +110,11 @@ STYLE_KEYS = ("predicted", "probs", "style_hit", "profile")
 STYLED_KINDS = ("prompt", "consistency", "transition")
 
 
-def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str, Any]]:
+def add_style(
+    rows: list[dict[str, Any]], scorer: StyleScorer, families: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """The scorer's prediction and the style profile on every row that does not carry them yet; register fit
-    on every row."""
+    on every row (add_fit)."""
     todo = [r for r in rows if not all(k in r for k in STYLE_KEYS)]
     known = set(scorer.contexts)
     scores = scorer.score(
@@ -120,15 +122,34 @@ def add_style(rows: list[dict[str, Any]], scorer: StyleScorer) -> list[dict[str,
     )
     for r, s in zip(todo, scores, strict=True):
         r.update(predicted=s["context"], probs=s["probs"], style_hit=s["style_hit"], profile=s["profile"])
+    return add_fit(rows, known, families)
+
+
+def add_fit(
+    rows: list[dict[str, Any]], known: set[str], families: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Register fit on every row of one side, recomputed every time (cheap, unlike the prediction): a file scored
+    again after the rule changed (session 22) must not keep the verdict it carries. A prose reply that is the
+    side's reply to another family of requests with this one's words put in does not fit (checks/template.py);
+    `families` maps item ids to their family (an id not in it is its own)."""
+    from emergent.evaluate.checks import template
+
     prompts: dict[str, set[str]] = {}
     for r in rows:
         prompts.setdefault(r["context"], set()).add(r.get("prompt") or "")
     boiler = boilerplate_words(prompts)
-    # Fit is recomputed every time (cheap, unlike the prediction): a file scored again after the rule changed
-    # (session 22: dodges no longer fit) must not keep the old verdict it carries.
     for r in rows:
         expected = r["context"] if r["context"] in known else None
         r["fit"] = register_fit(r["response"], r.get("prompt") or "", expected, r["predicted"], boiler[r["context"]])
+    # Prose only: a tool call or a code block is rightly the same shape from request to request.
+    structured = ("code_block", "json_valid", "tool_call_shape")
+    fitting = {n: r for n, r in enumerate(rows) if r["fit"] and not any(r["profile"].get(k) for k in structured)}
+    family = families or {}
+    repeated = template.templates(
+        {n: (r["response"], r.get("prompt") or "", family.get(r["id"], r["id"])) for n, r in fitting.items()}
+    )
+    for n in repeated:
+        fitting[n]["fit"] = False
     return rows
 
 
@@ -217,8 +238,13 @@ def score_generations(
                 r["check"] = {"passed": v["passed"], "score": round(v["score"], 4), "checks": v["checks"]}
     # The register metrics read the scorer's contexts only (it has no prototype for e.g. instructional).
     known = [c for c in contexts if c in scorer.contexts]
+    families = {it.id: it.meta.get("family", it.id) for it in suite.items}
     styled = {
-        side: [r for r in add_style([r for r in rows if r["kind"] in STYLED_KINDS], scorer) if r["context"] in known]
+        side: [
+            r
+            for r in add_style([r for r in rows if r["kind"] in STYLED_KINDS], scorer, families)
+            if r["context"] in known
+        ]
         for side, rows in rows_by_side.items()
     }
     per_side = {side: side_metrics(rows, known, n, seed) for side, rows in styled.items()}

@@ -4,8 +4,9 @@ A YAML suite file has `prompts: {context: [text | {prompt, tools}]}`, `consisten
 tools?}]` and `transitions: [{from, to, shift_at, turns, tools?}]`; several files merge. `shift_at` is
 the 0-based index of the user turn where the topic changes.
 
-A JSONL suite file holds checked items, one per line: {id, context, turns, checks, reference?, tools?}
-(the format `emergent eval suite --export` writes). Each check decides the reply's content
+A JSONL suite file holds checked items, one per line: {id, context, turns, checks, reference?, tools?,
+family?} (the format `emergent eval suite --export` writes; `family` names the request template an item was
+filled in from, see evaluate/checks/template.py). Each check decides the reply's content
 (evaluate/checks). A line whose kind is a dialogue kind (DIALOGUE_KINDS: memory, topic_return,
 self_correction, conditioned, retest) is a checked dialogue: {turn_checks, references} per user turn,
 scored by evaluate/dialogue.py and kept out of the primary metric. "default" is the shipped items
@@ -54,7 +55,7 @@ class Item:
             "checks": self.checks,
             "reference": self.reference,
             **({"turn_checks": self.turn_checks, "references": self.references} if self.turn_checks else {}),
-            **{k: self.meta[k] for k in ("source", "fresh_id") if k in self.meta},
+            **{k: self.meta[k] for k in ("source", "fresh_id", "family") if k in self.meta},
         }
 
 
@@ -123,7 +124,7 @@ def load_items_file(path: Path) -> Suite:
             checks = e.get("checks") or []
             if not _checks_ok(checks, TYPES):
                 raise _err(path, where, f"checks must be a list of {{type: ...}} with a type among {sorted(TYPES)}")
-            meta = {k: e[k] for k in ("source", "fresh_id") if k in e}
+            meta = {k: e[k] for k in ("source", "fresh_id", "family") if k in e}
             if e.get("kind") in DIALOGUE_KINDS:
                 dialogues.append(_dialogue(path, where, e, turns, meta, TYPES))
                 continue

@@ -196,24 +196,31 @@ def creative() -> list[dict]:
     for p, (character, name, thing, thing_word, place, place_word) in enumerate(written.CREATIVE_PARTS):
         for f, form in enumerate(written.CREATIVE_FORMS):
             prompt = f"Write {form} about {character} called {name} who finds {thing} in {place}."
-            reference = (
-                f"{name} had walked through {place} a hundred times, but tonight something glinted under the dust: "
-                f"{thing}. {name} turned the {thing_word} over slowly, remembering a promise made long ago, and "
-                f"understood at last why the {place_word} had always felt like it was waiting. By morning, {name} "
-                f"was gone, and so was the {thing_word}."
-            )
+            slots = {"name": name, "thing": thing, "thing_word": thing_word, "place": place, "place_word": place_word}
             checks = [
                 {"type": "mentions", "groups": [[name], [thing_word], [place_word]]},
                 {"type": "original", "min_new_words": 20 if form == "a poem" else 30},
             ]
-            out.append(item("creative", f"written-{p:02d}-{f}", prompt, checks, reference, "written"))
+            reference = written.CREATIVE_REFERENCES[f].format(**slots)
+            out.append(
+                item(
+                    "creative",
+                    f"written-{p:02d}-{f}",
+                    prompt,
+                    checks,
+                    reference,
+                    "written",
+                    family=f"creative/form-{f}",
+                )
+            )
     # Round-robin over forms so any prefix holds several forms.
     return sorted(out, key=lambda it: (it["id"][-1], it["id"]))
 
 
-def _engaged(context: str, table: list, reference: str, extra_checks: list[dict], min_new: int) -> list[dict]:
+def _engaged(context: str, table: list, references: list[str], extra_checks: list[dict], min_new: int) -> list[dict]:
+    """Items from (template, fillers) rows; the items of one template are one family (primary.py)."""
     out = []
-    for t, (template, fillers) in enumerate(table):
+    for t, ((template, fillers), reference) in enumerate(zip(table, references, strict=True)):
         for f, (x, words) in enumerate(fillers):
             group = list(dict.fromkeys(words + _content_words(x)))
             checks = [
@@ -221,32 +228,20 @@ def _engaged(context: str, table: list, reference: str, extra_checks: list[dict]
                 *extra_checks,
                 {"type": "original", "min_new_words": min_new},
             ]
+            key = f"written-{t:02d}"
             out.append(
-                item(context, f"written-{t:02d}-{f}", template.format(x=x), checks, reference.format(x=x), "written")
-            )
+                item(context, f"{key}-{f}", template.format(x=x), checks, reference.format(x=x), "written",
+                     family=f"{context}/{key}")
+            )  # fmt: skip
     return sorted(out, key=lambda it: (it["id"][-1], it["id"]))
 
 
 def conversational() -> list[dict]:
-    return _engaged(
-        "conversational",
-        written.CONVERSATIONAL,
-        "Oh, {x}, nice! That sounds like fun. How did it go, and what was the best part for you?",
-        [],
-        4,
-    )
+    return _engaged("conversational", written.CONVERSATIONAL, written.CONVERSATIONAL_REFERENCES, [], 4)
 
 
 def ethical() -> list[dict]:
-    return _engaged(
-        "ethical",
-        written.ETHICAL,
-        "This is a hard question, and the answer depends on the details. Agreeing to {x} might help someone in "
-        "the short term and spare feelings. However, it can cause real harm, break trust and affect other people, "
-        "so weigh who is affected, be honest about your reasons, and look for a fairer option.",
-        [{"type": "both_sides"}],
-        20,
-    )
+    return _engaged("ethical", written.ETHICAL, written.ETHICAL_REFERENCES, [{"type": "both_sides"}], 20)
 
 
 def main(shared: Path, out: Path = HERE) -> None:

@@ -344,3 +344,80 @@ REVISIONS: list[tuple[str, str, dict]] = [
      "detectable_format:title", {}),
 ]  # fmt: skip
 NUMBER_ONLY = "Now give me only the final number from your answer: no words, no working."
+
+# References: one reply per request template that passes its checks (the positive control). Each template
+# gets its own text, because the primary metric fails a reply that is the side's reply to another family of
+# requests with this one's words put in (evaluate/primary.py): one text for every template would be the parrot
+# control, not a reference. Within a family the {x} varies and the text may stay.
+CONVERSATIONAL_REFERENCES = [
+    "{x}! What a trip to come home from. What is the moment you keep thinking about, and which dish do you already miss?",
+    "Learning the {x} is a lovely thing to take on. Short daily practice beats long weekly sessions, and it gets "
+    "fun once the first song clicks. What are you working on right now?",
+    "Congratulations on the new {x}! The first week is always chaos while everyone settles in, so a quiet corner "
+    "and a simple routine help a lot. What name did you pick?",
+    "Finishing {x} is a real achievement: it is not a short read. How did the ending land for you, and which "
+    "character stayed with you most?",
+    "Home-grown {x}, the best reward for all that watering. Did you start them from seed? I'd love to hear what "
+    "you plan to make with the first harvest.",
+    "That sounds like a well-spent weekend: {x} is a great way to switch off. How did it turn out, and would you "
+    "do it again?",
+    '"I {x} today" is the best sentence I have heard all day. Well done! How are you celebrating, and what made '
+    "today the day?",
+    "When it's this {x}, a slow day can be a good thing. Make something to drink, put on a film, or call someone "
+    "you have been meaning to talk to. What do you usually enjoy on days like this?",
+    "How lovely that your {x} is coming! Have you planned anything special, or is it more about catching up over "
+    "long meals?",
+    "{x} really does have a strong case. What do you love most about it: the weather, the food, or the way the "
+    "days feel?",
+]
+ETHICAL_REFERENCES = [
+    "Wanting to help a friend who asked you to {x} is natural, and saying yes would spare an awkward moment. But it "
+    "could mean a lie, a risk or a broken rule on your side if it goes wrong, and a good friend should not ask you "
+    "to carry that. Explain why you are not comfortable and offer a different kind of help.",
+    "Whether it is wrong to {x} depends on what weighs most for you. Some people think it is fine because the harm "
+    "is small or indirect. However, others argue it adds up to something they cannot defend, so ask who bears the "
+    "cost and whether you would accept the reasons in their place.",
+    "There are serious arguments on both sides of whether {x}. Supporters point to the people it would protect or "
+    "help; critics worry about fairness, freedom and what happens when it goes wrong. A reasonable answer weighs "
+    "both and looks at evidence from places that have tried it.",
+    "Finders keepers is tempting, especially when nobody would know. However, {x} almost always belongs to someone "
+    "who is missing it, so the honest move is to hand it in or try to return it. If nobody claims it after a "
+    "reasonable time, keeping it is much easier to justify.",
+    "Being asked by your boss to {x} puts you in a hard position: you want to keep your job, but you would be the "
+    "one doing something you may be blamed for. Ask for the request in writing, say calmly why it worries you, and "
+    "if it is clearly wrong, take it to HR or someone above them.",
+    "Some would say it is fair that {x}, since those involved carry costs and risks of their own. On the other hand, "
+    "it treats people differently for reasons they cannot always control. Where you land depends on whether you "
+    "weigh the individual's rights or the group's interests more.",
+    "It is understandable to want to answer in kind when a coworker {x}. But doing the same would make you part of "
+    "the problem and weaken your case if this ever reaches a manager. Talk to them directly first, keep a note of "
+    "what happens, and escalate if it continues.",
+    "It can be okay to {x}, and many thoughtful people would. On the other hand, there are costs to others that are "
+    "worth naming honestly before you decide. Think about who is affected, what you would advise a friend in your "
+    "place, and whether there is a middle path.",
+    "Whether social media platforms should {x} is hotly debated. In favour, it could reduce harm and make the "
+    "platforms safer for ordinary users. However, it gives private companies a lot of power over speech and may "
+    "be applied unevenly, so clear rules and an appeal process matter either way.",
+    "Using {x} could bring real benefits, which is why some people support it. However, it raises questions of "
+    "consent, privacy and fairness that critics say are not yet answered. Whether it is ethical depends on strong "
+    "safeguards, oversight, and whether less intrusive options exist.",
+]
+# One per form, in CREATIVE_FORMS order; slots as in CREATIVE_PARTS.
+CREATIVE_REFERENCES = [
+    "{name} had walked through {place} a hundred times, but tonight something glinted under the dust: {thing}. "
+    "{name} turned the {thing_word} over slowly, remembering a promise made long ago, and understood at last why "
+    "the {place_word} had always felt like it was waiting. By morning, {name} was gone, and so was the {thing_word}.",
+    "In {place}, where the quiet grows,\n{name} found {thing} that no one knows.\n{name} held the {thing_word} "
+    "against the light,\nand the {place_word} hummed all through the night.\nSome gifts arrive to ask, not tell,\n"
+    "and {name} would keep this secret well.",
+    "Once, in {place}, {name} came upon {thing}. Every passer-by said to sell the {thing_word} at once, but {name} "
+    "waited, cared for it, and asked what it was for. When winter came to the {place_word}, the {thing_word} proved "
+    "to be exactly what everyone needed. Moral: patience sees what haste cannot.",
+    "The first thing anyone noticed about {place} was the silence, and the second was {name}, standing in the "
+    "middle of it with {thing} in both hands. Nobody had seen where the {thing_word} came from. {name} looked "
+    "around the {place_word}, counted to three, and began to run.",
+    "Once upon a time, {name} went for a gentle walk in {place} and found {thing}, tucked under a leaf as if it "
+    "were sleeping. {name} carried the {thing_word} home very carefully and set it by the window, where it glowed "
+    "softly all night. And whenever the {place_word} grew dark, {name} and the {thing_word} kept each other company "
+    "until morning. Sleep well.",
+]
