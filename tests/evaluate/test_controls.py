@@ -67,7 +67,7 @@ def test_a_parrot_fails_as_a_template_across_request_families(suite):
         if [c["type"] for c in v["checks"] if not c["passed"]] == ["not_template"]
     ]
     assert len(failed_only_as_template) >= 140 and head["base"]["mean"] <= 0.03
-    family = [it for it in suite.items if it.meta.get("family") == "conversational/written-02"]
+    family = [it for it in suite.items if it.family == "conversational/written-02"]
     rows = generations(family, CONTROLS["parrot"])
     assert primary(family, {"base": rows}, n=20)[0]["base"]["mean"] == 1.0
 

@@ -83,7 +83,7 @@ def test_fit_needs_the_register_the_topic_and_words_of_its_own():
 
 def _fit_rate(items, reply, scorer) -> float:
     rows = [r for r in generations(items, reply) if r["kind"] in STYLED_KINDS]
-    add_style(rows, scorer, {it.id: it.meta.get("family", it.id) for it in items})
+    add_style(rows, scorer, {it.id: it.family for it in items})
     judged = [r["fit"] for r in rows if r["fit"] is not None]
     return sum(judged) / len(judged)
 

@@ -393,7 +393,7 @@ def _styled(system: System, known: list[str]) -> list[dict[str, Any]]:
     rows = [r for r in system.rows if r.get("kind", "prompt") in STYLED_KINDS and r.get("context") in known]
     # Fit follows the current rule even where a file carries an older verdict; families from the shipped suite
     # (an item of another suite is its own family).
-    families = {it.id: it.meta.get("family", it.id) for it in load_suite(["default"]).items}
+    families = {it.id: it.family for it in load_suite(["default"]).items}
     if any(not all(k in r for k in STYLE_KEYS) for r in rows):
         from emergent.evaluate.scorer import StyleScorer
 

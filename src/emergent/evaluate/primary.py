@@ -49,7 +49,7 @@ def verdicts(items: list[Item], rows: list[Row]) -> dict[str, dict[str, Any]]:
         v = score_reply(it.checks, r.get("response") or "", it.turns[-1])
         out[it.id] = {"context": it.contexts[-1], "passed": v.passed, "score": v.score, "checks": v.checks}
         if any(c["type"] in REQUEST_WORD_CHECKS for c in it.checks):
-            open_ended[it.id] = (r.get("response") or "", it.turns[-1], it.meta.get("family", it.id))
+            open_ended[it.id] = (r.get("response") or "", it.turns[-1], it.family)
     # Side by side: the reply to another family of requests with this one's words put in fails.
     repeated = template.templates(open_ended)
     for i in open_ended:

@@ -41,6 +41,11 @@ class Item:
     turn_checks: list[list[dict[str, Any]]] = field(default_factory=list)
     references: list[str | None] = field(default_factory=list)
 
+    @property
+    def family(self) -> str:
+        """The request template the item was filled in from (`family` in its file), or its own id."""
+        return self.meta.get("family", self.id)
+
     def export(self) -> dict[str, Any]:
         """The item as one line of `emergent eval suite --export`."""
         return {
