@@ -28,7 +28,7 @@ from emergent.evaluate import metrics as M
 from emergent.evaluate import primary as P
 from emergent.evaluate import stats
 from emergent.evaluate.run import read_generations
-from emergent.evaluate.suite import DIALOGUE_KINDS, Item, load_suite
+from emergent.evaluate.suite import DIALOGUE_KINDS, Item, Suite, load_suite
 
 SCHEMA_VERSION = 1
 # `lr10-seed0`, `lr10_seed1`, `lr10.seed2`: the study's folder names (<variant>-seed<k>).
@@ -274,13 +274,18 @@ def _suite_files(files: list[str]) -> list[str]:
     return out
 
 
-def suite_items(run: EvaluatedRun) -> list[Item]:
-    """The suite items the run answered, in suite order, loaded from the files its eval.json names."""
+def run_suite(run: EvaluatedRun) -> Suite:
+    """The suite loaded from the files the run's eval.json names."""
     files = (run.eval.get("suite") or {}).get("files") or ["default"]
     try:
-        suite = load_suite(_suite_files(files))
+        return load_suite(_suite_files(files))
     except (FileNotFoundError, ValueError) as err:
         raise CompareError(f"{run.path}: cannot load the suite {files} named in eval.json ({err})") from None
+
+
+def suite_items(run: EvaluatedRun, suite: Suite) -> list[Item]:
+    """The items of `suite` the run answered, in suite order; refused when a reply's prompt is not the suite's."""
+    files = (run.eval.get("suite") or {}).get("files") or ["default"]
     by_id = {it.id: it for it in suite.items}
     for rows in run.rows.values():
         for r in rows:
@@ -385,15 +390,12 @@ def _figure(m: dict[str, Any] | None) -> Figure:
     return Figure(mean=m.get("mean"), ci95=list(m.get("ci95") or [None, None]), n=int(m.get("n") or 0))
 
 
-def _styled(system: System, known: list[str]) -> list[dict[str, Any]]:
+def _styled(system: System, known: list[str], families: dict[str, str]) -> list[dict[str, Any]]:
     """The rows the register metrics read: contexts the style scorer knows, each with its style scores."""
     from emergent.evaluate.run import STYLE_KEYS, STYLED_KINDS, add_fit, add_style
-    from emergent.evaluate.suite import load_suite
 
     rows = [r for r in system.rows if r.get("kind", "prompt") in STYLED_KINDS and r.get("context") in known]
-    # Fit follows the current rule even where a file carries an older verdict; families from the shipped suite
-    # (an item of another suite is its own family).
-    families = {it.id: it.family for it in load_suite(["default"]).items}
+    # Fit follows the current rule even where a file carries an older verdict.
     if any(not all(k in r for k in STYLE_KEYS) for r in rows):
         from emergent.evaluate.scorer import StyleScorer
 
@@ -646,7 +648,9 @@ def compare_runs(
 ) -> Comparison:
     """Load, check and compare evaluated runs; raises CompareError with one line when they cannot be compared."""
     runs = _load_runs(run_dirs)
-    items = suite_items(runs[0])
+    suite = run_suite(runs[0])
+    items = suite_items(runs[0], suite)
+    families = {it.id: it.family for it in suite.items}
     systems, notes, warnings = systems_of(runs)
     group_runs = seed_groups([r.name for r in runs], groups)
     candidates = _reference_candidates(reference, systems, runs, group_runs)
@@ -655,7 +659,7 @@ def compare_runs(
     first = runs[0].eval
     known = list(((first.get("range") or {}).get(runs[0].sides[0]) or {}).get("per_context") or [])
     known = known or sorted({r["context"] for s in systems for r in s.rows if r.get("context")})
-    styled = {s.label: _styled(s, known) for s in systems}
+    styled = {s.label: _styled(s, known, families) for s in systems}
     figures = [
         _system_figures(s, head[s.label], dialogues[s.label], styled[s.label], known, samples, seed) for s in systems
     ]
