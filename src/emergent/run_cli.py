@@ -202,7 +202,17 @@ def compare_command(
     for g in c.groups:
         if g.mean is not None:
             sd = f", sd {g.sd:.3f}" if g.sd is not None else ""
-            console.print(f"group {g.name} ({g.n} seeds): mean {g.mean:.3f}{sd}, range {g.min:.3f}–{g.max:.3f}")
+            pooled = next((d for d in c.differences if d.system == g.name and d.metric == "primary"), None)
+            vs = ""
+            if pooled and pooled.mean is not None:
+                lo, hi = pooled.ci95
+                vs = f"; pooled Δ vs {pooled.reference} {pooled.mean:+.3f} [{lo:+.3f}, {hi:+.3f}], Holm p " + (
+                    f"{pooled.p_holm:.3g}" if pooled.p_holm is not None else "none (n too small)"
+                )
+            console.print(
+                f"group {g.name} ({g.n} seeds): mean {g.mean:.3f}{sd}, range {g.min:.3f}–{g.max:.3f}{vs}",
+                highlight=False,
+            )
     paths = write_comparison(c, out)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
 

@@ -157,6 +157,22 @@ def test_the_table_matches_a_hand_computation_and_dedups_the_shared_base(study):
     assert g.name == "lr10" and g.how == "seed suffix" and g.n == 2
     assert g.mean == pytest.approx(np.mean(means), abs=1e-4) and g.sd == pytest.approx(np.std(means, ddof=1), abs=1e-4)
     assert (g.min, g.max) == (min(means), max(means))
+    # The group's pooled difference: per item the seeds' mean difference against base, macro over contexts,
+    # with an interval from resampling seeds and items; the group is one more test in the Holm family.
+    pooled = next(d for d in c.differences if d.system == "lr10")
+    a0, a1 = _verdicts(study["seed0"], "adapter"), _verdicts(study["seed1"], "adapter")
+    per_item = {i: (ctx, (a0[i][1] + a1[i][1]) / 2 - base[i][1]) for i, (ctx, _) in base.items()}
+    ctxs = sorted({ctx for ctx, _ in per_item.values()})
+    expected = np.mean([np.mean([x for c2, x in per_item.values() if c2 == ctx]) for ctx in ctxs])
+    assert pooled.mean == pytest.approx(expected, abs=1e-4) and pooled.reference == "base"
+    assert pooled.test == "seeds_and_items_bootstrap" and pooled.n == len(base) and pooled.detail["seeds"] == 2
+    assert pooled.detail["systems"] == ["lr10-seed0", "lr10-seed1"]
+    assert pooled.ci95[0] <= pooled.mean <= pooled.ci95[1] and pooled.p_holm is not None
+    from emergent.report.compare_page import group_rows, markdown
+
+    g_headers, (g_row,) = group_rows(c)
+    assert g_row[g_headers.index("Δ vs base, seeds pooled")].startswith(f"{pooled.mean:+.3f} [")
+    assert "seeds pooled" in markdown(c) and "resamples the seeds and the items" in markdown(c)
 
 
 def test_every_figure_equals_the_runs_own_eval_json_at_its_samples_and_seed(study):
@@ -178,7 +194,8 @@ def test_holm_runs_over_every_system_and_metric_with_no_verdict_below_min_n(stud
     c = compare_runs([study["seed0"], study["seed1"]], samples=300)
     # Not the figures a control reaches (metrics.REACHED_BY_CONTROLS): they are shown, never tested.
     metrics = {"primary", "fit", "consistency", "dialogues"}
-    assert {d.metric for d in c.differences} == metrics and len(c.differences) == 2 * len(metrics)
+    # Two seeds × four metrics, and the seed group lr10's pooled primary difference: one family.
+    assert {d.metric for d in c.differences} == metrics and len(c.differences) == 2 * len(metrics) + 1
     counted = [d for d in c.differences if d.n >= stats.MIN_N and d.p is not None]
     ps = sorted(d.p for d in counted)
     m = len(ps)
@@ -212,6 +229,11 @@ def test_different_base_replies_are_kept_and_each_run_uses_its_own(study):
     )
     assert {d.reference for d in c.differences} == {"lr10-seed0"}
     assert [(g.name, g.how, g.n) for g in c.groups] == [("mixed", "--group", 2)]
+    # Seeds of `mixed` against lr10-seed0; a group named like a system is refused.
+    (pooled,) = [d for d in c.differences if d.system == "mixed"]
+    assert pooled.reference == "lr10-seed0" and pooled.detail["systems"] == ["lr10-seed1", "echo"]
+    with pytest.raises(CompareError, match="seed group echo has the name of a system"):
+        compare_runs([study["seed0"], study["echo"]], groups={"echo": ["lr10-seed0", "echo"]}, samples=200)
     with pytest.raises(CompareError, match="--reference nope: no such system"):
         compare_runs([study["seed0"]], "nope", samples=200)
 

@@ -99,7 +99,8 @@ class SystemFigures(BaseModel):
 
 
 class Difference(BaseModel):
-    """system − reference on one metric, over the items both answered, with its test."""
+    """system − reference on one metric, over the items both answered, with its test; `system` is a seed group's
+    name for the group's pooled primary difference."""
 
     system: str
     reference: str
@@ -107,7 +108,7 @@ class Difference(BaseModel):
     mean: float | None
     ci95: list[float | None]
     n: int
-    test: str  # mcnemar_exact (pass/fail) or paired_bootstrap
+    test: str  # mcnemar_exact (pass/fail), paired_bootstrap, or seeds_and_items_bootstrap (a seed group)
     p: float | None
     p_holm: float | None = None
     verdict: str = ""
@@ -603,7 +604,7 @@ def _differences(
     samples: int,
     seed: int,
 ) -> list[Difference]:
-    """Every system against its reference on the items both answered, Holm-corrected as one family."""
+    """Every system against its reference on the items both answered (not yet corrected: `_correct`)."""
     diffs: list[Difference] = []
     for s in systems:
         ref = _reference_for(s, candidates)
@@ -614,11 +615,64 @@ def _differences(
         if shared:
             diffs.append(_dialogue_difference(dialogues[ref.label], dialogues[s.label], shared, ref, s, samples, seed))
         diffs += _secondary_differences(ref, s, styled, samples, seed)
+    return diffs
+
+
+def _group_differences(
+    group_runs: dict[str, tuple[list[str], str]],
+    systems: list[System],
+    candidates: list[System],
+    verdicts: dict[str, dict[str, dict[str, Any]]],
+    samples: int,
+    seed: int,
+) -> list[Difference]:
+    """Per seed group, the recipe against the reference: each seed paired with its own reference on the items
+    every pair answered, the seeds and the items resampled (stats.seeds_and_items_bootstrap)."""
+    out = []
+    for group, (members, _) in group_runs.items():
+        pairs = [
+            (s, ref)
+            for s in systems
+            if s.side == "adapter" and set(s.run_names) & set(members) and (ref := _reference_for(s, candidates))
+        ]
+        if len(pairs) < 2:  # one seed: its own difference says it all
+            continue
+        first = verdicts[pairs[0][0].label]
+        ids = [i for i in first if all(i in verdicts[s.label] and i in verdicts[r.label] for s, r in pairs)]
+        diffs = [
+            [float(verdicts[s.label][i]["passed"]) - float(verdicts[r.label][i]["passed"]) for i in ids]
+            for s, r in pairs
+        ]
+        t = stats.seeds_and_items_bootstrap(np.array(diffs), [first[i]["context"] for i in ids], samples, seed)
+        refs = list(dict.fromkeys(r.label for _, r in pairs))
+        out.append(
+            Difference(
+                system=group,
+                reference=refs[0] if len(refs) == 1 else "each seed's own reference",
+                metric="primary",
+                mean=t["mean"],
+                ci95=t["ci95"],
+                n=t["n"],
+                test=t["test"],
+                p=t["p"],
+                detail={
+                    "effect": t["mean"] or 0.0,
+                    "seeds": t["seeds"],
+                    "systems": [s.label for s, _ in pairs],
+                    "references": refs,
+                    "per_context": t["per_context"],
+                },
+            )
+        )
+    return out
+
+
+def _correct(diffs: list[Difference]) -> None:
+    """Holm over the whole family (every system × metric, and every seed group), and each test's verdict."""
     tests = [{"p": d.p, "n": d.n, "effect": d.detail["effect"]} for d in diffs]
     for d, t in zip(diffs, stats.verdicts(tests), strict=True):
         d.p_holm = t["p_holm"]
         d.verdict = t["verdict"].replace("adapter ", "")  # better / worse than the reference
-    return diffs
 
 
 def _seed_groups(group_runs: dict[str, tuple[list[str], str]], figures: list[SystemFigures]) -> list[SeedGroup]:
@@ -654,7 +708,12 @@ def compare_runs(
     systems, notes, warnings = systems_of(runs)
     group_runs = seed_groups([r.name for r in runs], groups)
     candidates = _reference_candidates(reference, systems, runs, group_runs)
-    head, _, _ = P.primary(items, {s.label: s.rows for s in systems}, samples, seed)
+    clash = sorted(set(group_runs) & {s.label for s in systems})
+    if clash:
+        raise CompareError(
+            f"seed group {', '.join(clash)} has the name of a system: name the group otherwise (--group)"
+        )
+    head, _, verdicts = P.primary(items, {s.label: s.rows for s in systems}, samples, seed)
     dialogues = {s.label: D.verdicts(items, s.rows) for s in systems}
     first = runs[0].eval
     known = list(((first.get("range") or {}).get(runs[0].sides[0]) or {}).get("per_context") or [])
@@ -664,6 +723,8 @@ def compare_runs(
         _system_figures(s, head[s.label], dialogues[s.label], styled[s.label], known, samples, seed) for s in systems
     ]
     diffs = _differences(items, systems, candidates, styled, dialogues, samples, seed)
+    diffs += _group_differences(group_runs, systems, candidates, verdicts, samples, seed)
+    _correct(diffs)
     seeds = _seed_groups(group_runs, figures)
     if len(candidates) > 1:
         notes.append(

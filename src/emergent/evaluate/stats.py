@@ -2,7 +2,9 @@
 
 Pass/fail items: the exact McNemar test (a two-sided binomial test on the discordant pairs, scipy's
 `binomtest`). Graded items and the secondary metrics: a paired bootstrap of the mean difference, with
-the p-value read from the bootstrap distribution. Every family of tests is Holm-corrected together,
+the p-value read from the bootstrap distribution. Several training seeds of one recipe against their
+reference: a two-level bootstrap that resamples the seeds (whole training runs) and, within each
+context, the items, so the interval carries the seed-to-seed spread as well as the items'. Every family of tests is Holm-corrected together,
 and no test gives a verdict below `MIN_N` paired items: at n = 3 a "significant" bucket is noise.
 """
 
@@ -45,6 +47,43 @@ def paired_bootstrap(diffs: Sequence[float], n: int = 1000, seed: int = 0) -> di
         "mean": round(float(d.mean()), 4),
         "ci95": [round(float(lo), 4), round(float(hi), 4)],
         "p": round(p, 6),
+    }
+
+
+def seeds_and_items_bootstrap(
+    diffs: np.ndarray, contexts: Sequence[str], n: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Macro mean of per-item differences averaged over seeds; CI and p from resampling seeds and items.
+
+    `diffs` is seeds × items (each seed's system − its reference, per item); `contexts` names each item's
+    context. A replicate draws the seeds with replacement (the same draw for every item: a seed is one
+    training run) and the items within each context, and takes the macro mean over contexts. With few seeds
+    the seed draw under-states their spread by (S − 1) / S (the usual small-cluster bias), not more.
+    """
+    d = np.asarray(diffs, dtype=np.float64)
+    if d.ndim != 2 or d.shape[1] != len(contexts):
+        raise ValueError(f"diffs must be seeds × items with one context per item, got {d.shape} and {len(contexts)}")
+    n_seeds, n_items = d.shape
+    out: dict[str, Any] = {"test": "seeds_and_items_bootstrap", "n": n_items, "seeds": n_seeds}
+    if n_seeds == 0 or n_items == 0:
+        return out | {"mean": None, "ci95": [None, None], "p": None, "per_context": {}}
+    rng = np.random.default_rng(seed)
+    seed_w = np.stack([np.bincount(rng.integers(0, n_seeds, n_seeds), minlength=n_seeds) for _ in range(n)]) / n_seeds
+    groups = {c: np.flatnonzero(np.asarray(contexts) == c) for c in dict.fromkeys(contexts)}
+    point, boots = [], np.zeros(n)
+    for idx in groups.values():
+        dc = d[:, idx]
+        point.append(dc.mean())
+        item_w = np.stack([np.bincount(rng.integers(0, idx.size, idx.size), minlength=idx.size) for _ in range(n)])
+        boots += np.einsum("rs,si,ri->r", seed_w, dc, item_w / idx.size)
+    boots /= len(groups)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    p = 1.0 if np.all(d == 0) else float(min(1.0, 2 * min((boots <= 0).mean(), (boots >= 0).mean())))
+    return out | {
+        "mean": round(float(np.mean(point)), 4),
+        "ci95": [round(float(lo), 4), round(float(hi), 4)],
+        "p": round(p, 6),
+        "per_context": {c: round(float(d[:, idx].mean()), 4) for c, idx in groups.items()},
     }
 
 

@@ -119,11 +119,24 @@ def _3(v: float | None) -> str:
 
 
 def group_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
-    headers = ["group", "runs", f"{c.metrics['primary'].label}: mean", "sd", "min – max", "seeds (n)", "grouped by"]
+    headers = [
+        "group",
+        "runs",
+        f"{c.metrics['primary'].label}: mean",
+        "sd",
+        "min – max",
+        "seeds (n)",
+        f"Δ vs {c.reference}, seeds pooled",
+        "p (Holm)",
+        "verdict",
+        "grouped by",
+    ]
     rows = []
     for g in c.groups:
         span = f"{_3(g.min)} – {_3(g.max)}" if g.min is not None else "–"
-        rows.append([g.name, ", ".join(g.runs), _3(g.mean), _3(g.sd), span, str(g.n), g.how])
+        d = _diff(c, g.name, "primary")
+        pooled = [_diff_text(d), _p(d.p_holm), d.verdict] if d else ["–", "–", "–"]
+        rows.append([g.name, ", ".join(g.runs), _3(g.mean), _3(g.sd), span, str(g.n), *pooled, g.how])
     return headers, rows
 
 
@@ -144,7 +157,10 @@ def _method(c: Comparison) -> str:
         f"Figures: mean [95 % bootstrap CI] (n items), {c.samples} resamples, seed {c.seed}. "
         f"Δ = system − {c.reference} over the items both answered: the primary metric's CI resamples items within "
         "each context, its p is the exact McNemar test on pass/fail; the secondary metrics use a paired bootstrap. "
-        f"p is Holm-corrected over all {tests} (system × metric) tests; no verdict below n = {c.min_n_for_verdict}."
+        "A seed group's pooled Δ averages its seeds per item (each seed against its own reference) and resamples "
+        "the seeds and the items, so its CI and p carry the seeds' spread. "
+        f"p is Holm-corrected over all {tests} tests (system × metric, and seed groups); no verdict below n = "
+        f"{c.min_n_for_verdict}."
     )
 
 
@@ -237,7 +253,7 @@ def render_page(c: Comparison) -> str:
         "<p>One family of tests, Holm-corrected together. Depth is a correlation over items, so it has no paired "
         "per-item difference.</p>" + _html_table(*secondary_rows(c), {3, 5, 6}) + forests,
     )
-    groups = card("Seeds", _html_table(*group_rows(c), {2, 3, 4, 5})) if c.groups else ""
+    groups = card("Seeds", _html_table(*group_rows(c), {2, 3, 4, 5, 6, 7})) if c.groups else ""
     phase_rows = [
         [s.label, p.name, _num(p.steps), _num(p.tokens), _num(p.seconds, 1)]
         for s in c.systems
