@@ -158,7 +158,7 @@ def _method(c: Comparison) -> str:
         f"Δ = system − {c.reference} over the items both answered: the primary metric's CI resamples items within "
         "each context, its p is the exact McNemar test on pass/fail; the secondary metrics use a paired bootstrap. "
         "A seed group's pooled Δ averages its seeds per item (each seed against its own reference) and resamples "
-        "the seeds and the items, so its CI and p carry the seeds' spread. "
+        "the seeds and the items, so its CI and p carry the seeds' spread (with few seeds, under-stated by (S − 1) / S). "
         f"p is Holm-corrected over all {tests} tests (system × metric, and seed groups); no verdict below n = "
         f"{c.min_n_for_verdict}."
     )
