@@ -704,7 +704,7 @@ def compare_runs(
     runs = _load_runs(run_dirs)
     suite = run_suite(runs[0])
     items = suite_items(runs[0], suite)
-    families = {it.id: it.family for it in suite.items}
+    families = suite.families
     systems, notes, warnings = systems_of(runs)
     group_runs = seed_groups([r.name for r in runs], groups)
     candidates = _reference_candidates(reference, systems, runs, group_runs)

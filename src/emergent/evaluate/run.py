@@ -238,7 +238,7 @@ def score_generations(
                 r["check"] = {"passed": v["passed"], "score": round(v["score"], 4), "checks": v["checks"]}
     # The register metrics read the scorer's contexts only (it has no prototype for e.g. instructional).
     known = [c for c in contexts if c in scorer.contexts]
-    families = {it.id: it.family for it in suite.items}
+    families = suite.families
     styled = {
         side: [
             r

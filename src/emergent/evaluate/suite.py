@@ -78,6 +78,11 @@ class Suite:
     def contexts(self) -> list[str]:
         return sorted({c for it in self.items for c in it.contexts})
 
+    @property
+    def families(self) -> dict[str, str]:
+        """{item id: family}: the request template each item was filled in from (Item.family)."""
+        return {it.id: it.family for it in self.items}
+
 
 ITEM_FILES = (
     "factual",
