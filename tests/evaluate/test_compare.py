@@ -256,6 +256,27 @@ def _edited(src: Path, dst: Path, **changes: object) -> Path:
     return dst
 
 
+def test_a_base_shown_once_has_no_held_out_loss_when_the_runs_validation_sets_differ(study, tmp_path: Path):
+    """Identical base replies, other builds: the base's held-out loss belongs to each run, not to the system."""
+
+    def heldout(base: float, adapter: float) -> dict:
+        return {"examples": 100, "base": {"loss": base}, "adapter": {"loss": adapter}}
+
+    a = _edited(study["seed0"], tmp_path / "lr10-seed0", heldout=heldout(2.5, 2.4))
+    b = _edited(study["seed1"], tmp_path / "lr10-seed1", heldout=heldout(2.5, 2.3))
+    c = compare_runs([a, b], samples=200)
+    by = {s.label: s for s in c.systems}
+    assert by["base"].heldout_loss.mean == 2.5 and by["lr10-seed1"].heldout_loss.mean == 2.3
+    assert not any("held-out loss differs" in w for w in c.warnings)
+    shutil.rmtree(b)
+    b = _edited(study["seed1"], tmp_path / "lr10-seed1", heldout=heldout(2.2, 2.1))
+    c = compare_runs([a, b], samples=200)
+    by = {s.label: s for s in c.systems}
+    assert by["base"].heldout_loss is None and by["lr10-seed1"].heldout_loss.mean == 2.1
+    (w,) = [w for w in c.warnings if "held-out loss differs" in w]
+    assert "2.500 in lr10-seed0, 2.200 in lr10-seed1" in w
+
+
 def test_refusals_name_the_runs_and_what_differs(study, tmp_path: Path):
     cases = [
         (_edited(study["seed1"], tmp_path / "greedy", decoding={"do_sample": True}), "different decodings"),

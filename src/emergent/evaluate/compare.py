@@ -443,6 +443,26 @@ def _heldout(run: EvaluatedRun, side: str) -> Figure | None:
     return Figure(mean=loss, n=int(h.get("examples") or 0)) if loss is not None else None
 
 
+def _system_heldout(s: System) -> Figure | None:
+    """The held-out loss of a system; none for a system shown once for several runs whose losses differ
+    (their builds held other validation sets, so no one figure belongs to it)."""
+    figures = {f.mean: f for r in s.runs if (f := _heldout(r, s.side)) is not None}
+    return next(iter(figures.values())) if len(figures) == 1 else None
+
+
+def heldout_warning(runs: list[EvaluatedRun]) -> str | None:
+    """A line when the runs' base held-out losses differ: their validation sets differ, so held-out losses
+    compare within a run only."""
+    base = {r.name: f.mean for r in runs if (f := _heldout(r, "base")) is not None}
+    if len(set(base.values())) < 2:
+        return None
+    each = ", ".join(f"{v:.3f} in {k}" for k, v in base.items())
+    return (
+        f"the base model's held-out loss differs between runs ({each}): their builds held other validation "
+        "sets, so compare each adapter's held-out loss with its own run's base (eval.json), not across runs"
+    )
+
+
 def _primary_difference(items: list[Item], ref: System, sys: System, n: int, seed: int) -> Difference:
     """The macro difference with primary.py's stratified CI; the exact McNemar test over every shared item."""
     head, _, verdicts = P.primary(items, {"base": ref.rows, "adapter": sys.rows}, n, seed)
@@ -562,7 +582,7 @@ def _system_figures(
             for k in DIALOGUE_KINDS
             if (vs := [v for v in dialogues.values() if v["kind"] == k])
         },
-        heldout_loss=_heldout(s.runs[0], s.side),
+        heldout_loss=_system_heldout(s),
         training=_training(s.runs[0].train) if s.side == "adapter" else None,
     )
 
@@ -706,6 +726,8 @@ def compare_runs(
     items = suite_items(runs[0], suite)
     families = suite.families
     systems, notes, warnings = systems_of(runs)
+    if line := heldout_warning(runs):
+        warnings.append(line)
     group_runs = seed_groups([r.name for r in runs], groups)
     candidates = _reference_candidates(reference, systems, runs, group_runs)
     clash = sorted(set(group_runs) & {s.label for s in systems})
