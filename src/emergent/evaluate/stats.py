@@ -4,8 +4,9 @@ Pass/fail items: the exact McNemar test (a two-sided binomial test on the discor
 `binomtest`). Graded items and the secondary metrics: a paired bootstrap of the mean difference, with
 the p-value read from the bootstrap distribution. Several training seeds of one recipe against their
 reference: a two-level bootstrap that resamples the seeds (whole training runs) and, within each
-context, the items, so the interval carries the seed-to-seed spread as well as the items'. Every family of tests is Holm-corrected together,
-and no test gives a verdict below `MIN_N` paired items: at n = 3 a "significant" bucket is noise.
+context, the items, so the interval carries the seed-to-seed spread as well as the items'. Every family
+of tests is Holm-corrected together, and no test gives a verdict below `MIN_N` paired items: at n = 3 a
+"significant" bucket is noise.
 """
 
 from __future__ import annotations

@@ -151,7 +151,7 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _method(c: Comparison) -> str:
     checked = c.suite.get("checked_items")
-    tests = sum(1 for d in c.differences if d.p is not None)
+    tests = sum(1 for d in c.differences if d.p is not None and d.n >= c.min_n_for_verdict)  # the Holm family
     return (
         f"{c.definition}. Suite: {checked} checked items over {len(c.contexts)} contexts; model {c.model or 'n/a'}. "
         f"Figures: mean [95 % bootstrap CI] (n items), {c.samples} resamples, seed {c.seed}. "
