@@ -180,7 +180,7 @@ def compare_command(
     or base models are refused.
     """
     from emergent.evaluate.compare import CompareError, compare_runs
-    from emergent.report.compare_page import rich_table, write_comparison
+    from emergent.report.compare_page import group_line, rich_table, write_comparison
 
     console = Console()
 
@@ -201,18 +201,7 @@ def compare_command(
         console.print(f"[yellow]⚠[/] {w}", highlight=False)
     for g in c.groups:
         if g.mean is not None:
-            sd = f", sd {g.sd:.3f}" if g.sd is not None else ""
-            pooled = next((d for d in c.differences if d.system == g.name and d.metric == "primary"), None)
-            vs = ""
-            if pooled and pooled.mean is not None:
-                lo, hi = pooled.ci95
-                vs = f"; pooled Δ vs {pooled.reference} {pooled.mean:+.3f} [{lo:+.3f}, {hi:+.3f}], Holm p " + (
-                    f"{pooled.p_holm:.3g}" if pooled.p_holm is not None else "none (n too small)"
-                )
-            console.print(
-                f"group {g.name} ({g.n} seeds): mean {g.mean:.3f}{sd}, range {g.min:.3f}–{g.max:.3f}{vs}",
-                highlight=False,
-            )
+            console.print(group_line(c, g), highlight=False)
     paths = write_comparison(c, out)
     console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
 

@@ -168,11 +168,12 @@ def test_the_table_matches_a_hand_computation_and_dedups_the_shared_base(study):
     assert pooled.test == "seeds_and_items_bootstrap" and pooled.n == len(base) and pooled.detail["seeds"] == 2
     assert pooled.detail["systems"] == ["lr10-seed0", "lr10-seed1"]
     assert pooled.ci95[0] <= pooled.mean <= pooled.ci95[1] and pooled.p_holm is not None
-    from emergent.report.compare_page import group_rows, markdown
+    from emergent.report.compare_page import group_line, group_rows, markdown
 
     g_headers, (g_row,) = group_rows(c)
     assert g_row[g_headers.index("Δ vs base, seeds pooled")].startswith(f"{pooled.mean:+.3f} [")
     assert "seeds pooled" in markdown(c) and "resamples the seeds and the items" in markdown(c)
+    assert f"; pooled Δ vs base {pooled.mean:+.3f} [" in group_line(c, g)  # the terminal's line
 
 
 def test_every_figure_equals_the_runs_own_eval_json_at_its_samples_and_seed(study):

@@ -17,7 +17,7 @@ from emergent.report.sections import card, na, table, warnings_html
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from emergent.evaluate.compare import Comparison, Difference, Figure, SystemFigures
+    from emergent.evaluate.compare import Comparison, Difference, Figure, SeedGroup, SystemFigures
 
 SECONDARY_COLUMNS = ("fit", "consistency", "transitions", "dialogues", "depth", "range", "collapse")
 COLOURS = {"better": "#2bb39a", "worse": "#e8744f"}
@@ -138,6 +138,16 @@ def group_rows(c: Comparison) -> tuple[list[str], list[list[str]]]:
         pooled = [_diff_text(d), _p(d.p_holm), d.verdict] if d else ["–", "–", "–"]
         rows.append([g.name, ", ".join(g.runs), _3(g.mean), _3(g.sd), span, str(g.n), *pooled, g.how])
     return headers, rows
+
+
+def group_line(c: Comparison, g: SeedGroup) -> str:
+    """One group for the terminal: the seeds' spread and, where tested, the pooled difference."""
+    sd = f", sd {g.sd:.3f}" if g.sd is not None else ""
+    line = f"group {g.name} ({g.n} seeds): mean {g.mean:.3f}{sd}, range {g.min:.3f}–{g.max:.3f}"
+    d = _diff(c, g.name, "primary")
+    if d is None or d.mean is None:
+        return line
+    return f"{line}; pooled Δ vs {d.reference} {_diff_text(d)}, Holm p {_p(d.p_holm)} ({d.verdict})"
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> str:
