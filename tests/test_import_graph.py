@@ -47,7 +47,7 @@ EXCEPTIONS: dict[tuple[str, str], tuple[set[str] | None, str]] = {
         "without a tokenizer",
     ),
     ("emergent.report.compare_page", "emergent.evaluate.compare"): (
-        {"Comparison", "Difference", "Figure", "SystemFigures"},
+        {"Comparison", "Difference", "Figure", "SeedGroup", "SystemFigures"},
         "typed records: the comparison the page renders",
     ),
     ("emergent.report.model_card", "emergent.lm.registry"): (
